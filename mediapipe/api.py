@@ -1,0 +1,128 @@
+"""``copy_media``: the contract as one awaitable call, run on Scrapy's downloader."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from scrapy import Spider
+from scrapy.crawler import AsyncCrawlerRunner
+from scrapy.utils.reactor import is_reactor_installed
+
+from mediapipe.middleware import MediaDownloaderMiddleware
+from mediapipe.options import SPIDER_ATTRIBUTE, CallOptions
+from mediapipe.pipeline import MediaPipeline
+from mediapipe.settings import DEFAULTS
+
+THUMBNAIL_FOLDER = "thumbnails"
+THUMBNAIL_PREFIX = "/thumbnail/"
+_RESULTS_FIELD = "media"
+
+
+class _CopyMediaSpider(Spider):
+    """Hands one item to the pipeline; the crawl ends when the item is done."""
+
+    name = "mediapipe_copy_media"
+
+    def __init__(self, item: dict[str, Any], call: CallOptions, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._item = item
+        setattr(self, SPIDER_ATTRIBUTE, call)
+
+    async def start(self) -> AsyncIterator[dict[str, Any]]:
+        yield self._item
+
+
+async def copy_media(
+    images: Sequence[str | None] | str,
+    *,
+    tags: Sequence[Any] | None = None,
+    alt: str | Sequence[str | None] | None = None,
+    cookies: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    proxy: str | None = None,
+    add_url: bool | str = True,
+    target: str | None = None,
+    thumbnail: bool = False,
+    ssl: bool | None = None,
+    timeout: float | None = None,
+    return_target: bool = False,
+    media_dir: str | Path | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> list[Any]:
+    """Store every source of ``images`` and return one local URL (or the source) per input.
+
+    With ``return_target`` each entry is a ``(url, path)`` tuple, ``path`` being the stored
+    file (None when the source was not stored). ``settings`` are Scrapy and ``MEDIAPIPE_*``
+    settings for this call only.
+    """
+    sources: list[Any] = [images] if isinstance(images, str) else list(images)
+    if target is not None and len(sources) != 1:
+        raise ValueError("copy_media(target=...) stores exactly one source; got "
+                         f"{len(sources)}")
+    crawl_settings = _crawl_settings(
+        settings or {},
+        add_url=add_url,
+        thumbnail=thumbnail,
+        ssl=ssl,
+        timeout=timeout,
+        media_dir=media_dir,
+    )
+    call = CallOptions(
+        headers=dict(headers or {}), cookies=dict(cookies or {}), proxy=proxy, target=target
+    )
+    fields = crawl_settings
+    item: dict[str, Any] = {fields["MEDIAPIPE_URLS_FIELD"]: sources}
+    if tags is not None:
+        item[fields["MEDIAPIPE_TAGS_FIELD"]] = tags
+    if alt is not None:
+        item[fields["MEDIAPIPE_ALT_FIELD"]] = alt
+    runner = AsyncCrawlerRunner(crawl_settings)
+    await runner.crawl(_CopyMediaSpider, item=item, call=call)
+    records = item.get(_RESULTS_FIELD)
+    if records is None or len(records) != len(sources):
+        raise RuntimeError("copy_media: the media pipeline did not process the sources "
+                           "(see the errors logged above)")
+    store = Path(crawl_settings["MEDIAPIPE_STORE"])
+    if return_target:
+        return [
+            (record["url"], str(store / record["path"]) if record["path"] else None)
+            for record in records
+        ]
+    return [record["url"] for record in records]
+
+
+def _crawl_settings(
+    user: Mapping[str, Any],
+    *,
+    add_url: bool | str,
+    thumbnail: bool,
+    ssl: bool | None,
+    timeout: float | None,
+    media_dir: str | Path | None,
+) -> dict[str, Any]:
+    merged: dict[str, Any] = {
+        "TWISTED_REACTOR_ENABLED": is_reactor_installed(),
+        "TELNETCONSOLE_ENABLED": False,
+        "LOGSTATS_INTERVAL": 0,
+        "MEDIAPIPE_ADD_URL": add_url,
+    }
+    merged.update(user)
+    for name in ("MEDIAPIPE_URLS_FIELD", "MEDIAPIPE_TAGS_FIELD", "MEDIAPIPE_ALT_FIELD"):
+        merged.setdefault(name, DEFAULTS[name])
+    store = Path(media_dir if media_dir is not None else
+                 merged.get("MEDIAPIPE_STORE") or DEFAULTS["MEDIAPIPE_STORE"])
+    if thumbnail:
+        store = store / THUMBNAIL_FOLDER
+        merged["MEDIAPIPE_URL_PREFIX"] = THUMBNAIL_PREFIX
+        merged["MEDIAPIPE_ADD_URL"] = False
+    merged["MEDIAPIPE_STORE"] = str(store)
+    merged["MEDIAPIPE_RESULTS_FIELD"] = _RESULTS_FIELD
+    if ssl is not None:
+        merged["DOWNLOAD_VERIFY_CERTIFICATES"] = bool(ssl)
+    if timeout is not None:
+        merged["DOWNLOAD_TIMEOUT"] = timeout
+    merged["ITEM_PIPELINES"] = {MediaPipeline: 1}
+    merged["DOWNLOADER_MIDDLEWARES"] = {MediaDownloaderMiddleware: 950}
+    return merged

@@ -1,0 +1,99 @@
+"""The downloader middleware: refuses media responses at their headers and streams their
+bodies into the store while they arrive."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from scrapy import signals
+from scrapy.exceptions import StopDownload
+
+from mediapipe.exceptions import MediaError
+from mediapipe.transfer import Transfer
+
+if TYPE_CHECKING:
+    from scrapy import Request
+    from scrapy.crawler import Crawler
+    from scrapy.http import Headers, Response
+    from typing_extensions import Self
+
+logger = logging.getLogger(__name__)
+
+META_KEY = "mediapipe"
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def _transfer(request: Request) -> Transfer | None:
+    transfer = request.meta.get(META_KEY)
+    return transfer if isinstance(transfer, Transfer) else None
+
+
+class MediaDownloaderMiddleware:
+    """Acts only on requests whose ``meta["mediapipe"]`` holds a :class:`Transfer`.
+
+    Its priority must put it between the download handler and Scrapy's retry, redirect and
+    compression middlewares (the add-on uses 950), so that it sees each raw response first.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        crawler.signals.connect(self._headers_received, signal=signals.headers_received)
+        crawler.signals.connect(self._bytes_received, signal=signals.bytes_received)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def process_request(self, request: Request) -> None:
+        if _transfer(request) is None:
+            return
+        # Ask for the bytes as stored: a compressed body would be hashed and sniffed compressed.
+        request.headers[b"Accept-Encoding"] = b"identity"
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        transfer = _transfer(request)
+        if transfer is None:
+            return response
+        if response.status in _REDIRECTS and b"Location" in response.headers:
+            transfer.discard()
+            transfer.refusal = None
+            return response
+        if not 200 <= response.status < 300 or response.status == 206:
+            # Retry and the pipeline decide on other statuses; their bodies are never stored.
+            transfer.discard()
+            transfer.refusal = None
+            return response
+        if "dataloss" in response.flags:
+            transfer.discard()
+            raise MediaError("truncated", "the connection closed before the whole body arrived")
+        transfer.finish()
+        # The body now lives in the store's temporary file; drop Scrapy's copy and the encoding
+        # header, so that no later middleware decodes or keeps it again.
+        headers = response.headers.copy()
+        headers.pop(b"Content-Encoding", None)
+        return response.replace(body=b"", headers=headers)
+
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        transfer = _transfer(request)
+        if transfer is not None:
+            transfer.discard()
+
+    def _headers_received(
+        self, headers: Headers, body_length: object, request: Request, **_: object
+    ) -> None:
+        transfer = _transfer(request)
+        if transfer is not None and transfer.begin(headers, body_length) is not None:
+            raise StopDownload(fail=False)
+
+    def _bytes_received(self, data: bytes, request: Request, **_: object) -> None:
+        transfer = _transfer(request)
+        if transfer is None:
+            return
+        try:
+            refusal = transfer.receive(data)
+        except OSError as exc:
+            transfer.refusal = MediaError("storage", str(exc))
+            transfer.discard()
+            raise StopDownload(fail=False) from exc
+        if refusal is not None:
+            raise StopDownload(fail=False)

@@ -1,0 +1,368 @@
+"""The item pipeline: gives every item's ``images`` the copy_media treatment."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter, OrderedDict
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from itemadapter import ItemAdapter
+from scrapy import Request, signals
+from scrapy.utils.conf import build_component_list
+from scrapy.utils.misc import load_object
+
+from mediapipe._imaging import image_size
+from mediapipe.datauri import BadDataURI, decode_data_uri, is_data_uri
+from mediapipe.exceptions import MediaError, reason_for
+from mediapipe.middleware import META_KEY, MediaDownloaderMiddleware
+from mediapipe.naming import build_name, choose_extension, epoch_from_headers, make_label
+from mediapipe.naming import source_hash as hash_source
+from mediapipe.options import SPIDER_ATTRIBUTE, CallOptions
+from mediapipe.records import MediaRecord, local_url, with_provenance
+from mediapipe.settings import MediaConfig, SettingError
+from mediapipe.sniff import SNIFF_BYTES, ContentTypeVerdict, classify_content_type, judge_body
+from mediapipe.store import FilesystemStore, StorageError, StoredFile
+from mediapipe.transfer import Transfer
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+    from typing_extensions import Self
+
+    from mediapipe.store import MediaStore, TempFile
+
+logger = logging.getLogger(__name__)
+
+
+class MediaPipeline:
+    """Downloads the sources in each item's ``images`` and rewrites them to local URLs."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        # A bad setting stops the crawl at start: NotConfigured would only disable the pipeline
+        # and let the crawl run on without its media.
+        self.config = MediaConfig.from_settings(crawler.settings)
+        _require_middleware(crawler)
+        self.store: MediaStore = FilesystemStore(self.config.store, fsync=self.config.fsync)
+        try:
+            self.store.open()
+        except StorageError as exc:
+            raise SettingError(f"MEDIAPIPE_STORE = {str(self.config.store)!r}: {exc}") from exc
+        self.call = CallOptions()
+        self._done: OrderedDict[str, MediaRecord] = OrderedDict()
+        self._pending: dict[str, asyncio.Future[MediaRecord]] = {}
+        self._counts: Counter[str] = Counter()
+        self._warned_missing_results_field: set[type] = set()
+        # After the stats dump, so that the summary is the crawl log's last line.
+        crawler.signals.connect(self._log_summary, signal=signals.engine_stopped)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    # -- Scrapy hooks ------------------------------------------------------------------------
+
+    def open_spider(self) -> None:
+        self.call = getattr(self.crawler.spider, SPIDER_ATTRIBUTE, None) or CallOptions()
+
+    def _log_summary(self) -> None:
+        logger.info("%s", self.summary())
+
+    async def process_item(self, item: Any) -> Any:
+        adapter = ItemAdapter(item)
+        field = self.config.urls_field
+        value = adapter.get(field) if field in adapter else None
+        if value is None or value == [] or value == ():
+            return item
+        if isinstance(value, str):
+            sources: list[Any] = [value]
+        elif isinstance(value, list | tuple):
+            sources = list(value)
+        else:
+            self._inc("invalid_field")
+            logger.warning(
+                "Media field %r of %s is a %s, not a list of str: item left untouched",
+                field,
+                type(item).__name__,
+                type(value).__name__,
+            )
+            return item
+        tags = adapter.get(self.config.tags_field) if self.config.tags_field in adapter else None
+        alt = adapter.get(self.config.alt_field) if self.config.alt_field in adapter else None
+        records = await asyncio.gather(
+            *(self.resolve(source, tags, _alt_for(alt, index)) for index, source in
+              enumerate(sources))
+        )
+        adapter[field] = [record.url for record in records]
+        self._attach_records(adapter, item, records)
+        self._inc("items")
+        for record in records:
+            self._count(record)
+        return item
+
+    # -- one source ----------------------------------------------------------------------------
+
+    async def resolve(self, source: Any, tags: Any, alt: Any) -> MediaRecord:
+        """The record of one source; each distinct source is handled once per crawl."""
+        if not isinstance(source, str):
+            return await self._guarded(source, tags, alt)
+        if source in self._done:
+            self._done.move_to_end(source)
+            return self._done[source]
+        pending = self._pending.get(source)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[MediaRecord] = asyncio.get_running_loop().create_future()
+        self._pending[source] = future
+        try:
+            record = await self._guarded(source, tags, alt)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # the caller re-raises it; waiters get it too
+            raise
+        finally:
+            del self._pending[source]
+        future.set_result(record)
+        self._remember(source, record)
+        return record
+
+    async def _guarded(self, source: Any, tags: Any, alt: Any) -> MediaRecord:
+        try:
+            return await self._handle(source, tags, alt)
+        except MediaError as failure:
+            logger.warning("Media (failed: %s): %s (%s)", failure.reason, source, failure.detail)
+            return MediaRecord(
+                source=source, url=source, path=None, status="failed", reason=failure.reason
+            )
+
+    async def _handle(self, source: Any, tags: Any, alt: Any) -> MediaRecord:
+        if source is None:
+            return MediaRecord(source=None, url=None, path=None, status="local")
+        if not isinstance(source, str):
+            raise MediaError("unsupported-url", f"not a string but {type(source).__name__}")
+        if source.startswith("/") and not source.startswith("//"):
+            return MediaRecord(source=source, url=source, path=None, status="local")
+        url = "https:" + source if source.startswith("//") else source
+        if is_data_uri(url):
+            return self._store_data_uri(source, tags, alt)
+        if urlsplit(url).scheme.lower() not in ("http", "https"):
+            raise MediaError("unsupported-url", "only http(s), data: and local /paths are taken")
+        key = hash_source(source)
+        reused = self.store.lookup(key, self.config.expires_days)
+        if reused is not None:
+            logger.debug("Media (uptodate): %s is %s", source, reused.path)
+            return self._record(source, reused, "uptodate")
+        return await self._download(source, url, key, tags, alt)
+
+    async def _download(
+        self, source: str, url: str, key: str, tags: Any, alt: Any
+    ) -> MediaRecord:
+        transfer = Transfer(source, self.store, self.config.media_types, self.config.max_size)
+        try:
+            request = self._request(url, transfer)
+            response = await self.crawler.engine.download_async(request)  # type: ignore[union-attr]
+            if not 200 <= response.status < 300 or response.status == 206:
+                raise MediaError(f"http-{response.status}", f"from {response.url}")
+            if transfer.temp is None or not transfer.temp.closed:
+                transfer.finish()
+            stored = self._commit(source, key, transfer, tags, alt, response)
+        except Exception as exc:
+            transfer.discard()
+            raise reason_for(exc) from exc
+        logger.debug("Media (downloaded): %s as %s", source, stored.path)
+        self._inc("stored_bytes", stored.size)
+        return self._record(source, stored, "downloaded")
+
+    def _request(self, url: str, transfer: Transfer) -> Request:
+        meta: dict[str, Any] = {
+            META_KEY: transfer,
+            "allow_offsite": True,
+            # Size limits are the middleware's, with the contract's reason words.
+            "download_maxsize": 0,
+            "download_warnsize": 0,
+        }
+        if self.call.proxy:
+            meta["proxy"] = self.call.proxy
+        try:
+            return Request(
+                url,
+                meta=meta,
+                headers=self.call.headers or None,
+                cookies=self.call.cookies or None,
+                dont_filter=True,
+            )
+        except ValueError as exc:
+            raise MediaError("unsupported-url", str(exc)) from exc
+
+    def _commit(
+        self,
+        source: str,
+        key: str,
+        transfer: Transfer,
+        tags: Any,
+        alt: Any,
+        response: Response,
+    ) -> StoredFile:
+        assert transfer.temp is not None and transfer.verdict is not None
+        verdict = transfer.verdict
+        epoch = epoch_from_headers(
+            response.headers.get(b"Last-Modified"), response.headers.get(b"Date")
+        )
+        ext = choose_extension(verdict.ext, transfer.declared, response.url)
+        return self._store_temp(source, key, transfer.temp, epoch, ext, verdict, tags, alt)
+
+    def _store_temp(
+        self,
+        source: str,
+        key: str,
+        temp: TempFile,
+        epoch: int | None,
+        ext: str,
+        verdict: Any,
+        tags: Any,
+        alt: Any,
+    ) -> StoredFile:
+        if self.call.target is not None:
+            name = self.call.target
+        else:
+            label = make_label(tags, alt)
+            name = build_name(
+                epoch if epoch is not None else epoch_from_headers(None, None),
+                label,
+                key,
+                ext,
+                self.config.max_name_bytes,
+            )
+        temp.close()
+        size = image_size(temp.path) if verdict.raster else None
+        try:
+            return self.store.commit(
+                temp,
+                name,
+                key,
+                mime=verdict.mime,
+                width=size[0] if size else None,
+                height=size[1] if size else None,
+            )
+        except StorageError as exc:
+            raise MediaError("storage", str(exc)) from exc
+
+    def _store_data_uri(self, source: str, tags: Any, alt: Any) -> MediaRecord:
+        key = hash_source(source)
+        reused = self.store.lookup(key, self.config.expires_days)
+        if reused is not None:
+            return self._record(source, reused, "data")
+        try:
+            declared, data = decode_data_uri(source)
+        except BadDataURI as exc:
+            raise MediaError("bad-data-uri", str(exc)) from exc
+        verdict_type = classify_content_type(declared, self.config.media_types)
+        if declared is not None and verdict_type is ContentTypeVerdict.REFUSE:
+            raise MediaError("content-type", f"data: URI declares {declared}")
+        verdict = judge_body(declared, data[:SNIFF_BYTES], None)
+        if verdict.reason is not None:
+            raise MediaError(verdict.reason, f"data: URI declares {declared or 'no type'}")
+        if self.config.max_size and len(data) > self.config.max_size:
+            raise MediaError("too-large", f"{len(data)} bytes > limit {self.config.max_size}")
+        try:
+            temp = self.store.new_temp()
+            try:
+                temp.write(data)
+            except OSError:
+                temp.discard()
+                raise
+        except OSError as exc:
+            raise MediaError("storage", str(exc)) from exc
+        del data
+        ext = choose_extension(verdict.ext, declared, None)
+        stored = self._store_temp(source, key, temp, None, ext, verdict, tags, alt)
+        self._inc("stored_bytes", stored.size)
+        return self._record(source, stored, "data")
+
+    def _record(self, source: str, stored: StoredFile, status: str) -> MediaRecord:
+        url = local_url(self.config.url_prefix, stored.path)
+        if not is_data_uri(source) and not self.call.carries_credentials:
+            url = with_provenance(url, source, self.config.add_url)
+        return MediaRecord(
+            source=source,
+            url=url,
+            path=stored.path,
+            status=status,
+            mime=stored.mime,
+            size=stored.size,
+            sha256=stored.sha256,
+            width=stored.width,
+            height=stored.height,
+        )
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+
+    def _remember(self, source: str, record: MediaRecord) -> None:
+        self._done[source] = record
+        if len(self._done) > self.config.cache_size:
+            self._done.popitem(last=False)
+
+    def _attach_records(self, adapter: ItemAdapter, item: Any, records: list[MediaRecord]) -> None:
+        field = self.config.results_field
+        if field is None:
+            return
+        try:
+            adapter[field] = [record.as_dict() for record in records]
+        except KeyError:
+            self._inc("results_field_missing")
+            if type(item) not in self._warned_missing_results_field:
+                self._warned_missing_results_field.add(type(item))
+                logger.warning(
+                    "%s has no field %r: media records are not attached to its items "
+                    "(declare the field, or set MEDIAPIPE_RESULTS_FIELD = None)",
+                    type(item).__name__,
+                    field,
+                )
+
+    def _count(self, record: MediaRecord) -> None:
+        self._inc("sources")
+        self._inc(f"status/{record.status}")
+        if record.reason is not None:
+            self._inc(f"failed/{record.reason}")
+
+    def _inc(self, name: str, count: int = 1) -> None:
+        self._counts[name] += count
+        if self.crawler.stats is not None:
+            self.crawler.stats.inc_value(f"mediapipe/{name}", count)
+
+    def summary(self) -> str:
+        """The one-line summary logged when the spider closes."""
+        counts = self._counts
+        reasons = sorted(
+            (name.split("/", 1)[1], count)
+            for name, count in counts.items()
+            if name.startswith("failed/")
+        )
+        failed = ", ".join(f"{reason}: {count}" for reason, count in reasons)
+        return (
+            f"mediapipe: {counts['sources']} sources in {counts['items']} items: "
+            f"{counts['status/downloaded']} stored, {counts['status/data']} from data URIs, "
+            f"{counts['status/uptodate']} reused, {counts['status/local']} local, "
+            f"{counts['status/failed']} failed" + (f" ({failed})" if failed else "")
+            + f", {counts['stored_bytes']} bytes written"
+        )
+
+
+def _require_middleware(crawler: Crawler) -> None:
+    enabled = build_component_list(crawler.settings.getwithbase("DOWNLOADER_MIDDLEWARES"))
+    for entry in enabled:
+        component = load_object(entry) if isinstance(entry, str) else entry
+        if isinstance(component, type) and issubclass(component, MediaDownloaderMiddleware):
+            return
+    raise SettingError(
+        "MediaPipeline needs mediapipe.MediaDownloaderMiddleware in DOWNLOADER_MIDDLEWARES "
+        "(or use ADDONS = {'mediapipe.Addon': 300})"
+    )
+
+
+def _alt_for(alt: Any, index: int) -> Any:
+    if isinstance(alt, list | tuple):
+        return alt[index] if index < len(alt) else None
+    return alt

@@ -1,0 +1,45 @@
+"""The per-input result record (spec §2) and how it becomes a URL for ``images`` (spec §6)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import quote
+
+STATUSES = ("downloaded", "uptodate", "data", "local", "failed")
+
+# Unreserved characters plus "+" and ",", which the label keeps and which are literal in a path.
+_NAME_SAFE = "-._~+,"
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRecord:
+    """What happened to one input of ``images``."""
+
+    source: Any
+    url: Any
+    path: str | None
+    status: str
+    reason: str | None = None
+    mime: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def local_url(prefix: str, path: str) -> str:
+    """``prefix`` + the percent-encoded stored path (its "/" kept)."""
+    return prefix + quote(path, safe=_NAME_SAFE + "/")
+
+
+def with_provenance(url: str, source: str, add_url: bool | str) -> str:
+    """Append the ``?url=`` provenance of spec §6 to a local URL."""
+    if add_url is False:
+        return url
+    if add_url is True:
+        return f"{url}?url={quote(source, safe='')}"
+    return f"{url}?{add_url}"

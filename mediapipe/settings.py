@@ -1,0 +1,164 @@
+"""All ``MEDIAPIPE_*`` settings, read and validated once into a frozen :class:`MediaConfig`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mediapipe.naming import MIN_NAME_BYTES
+
+if TYPE_CHECKING:
+    from scrapy.settings import BaseSettings
+
+DEFAULTS: dict[str, Any] = {
+    "MEDIAPIPE_STORE": "generated_images",
+    "MEDIAPIPE_URLS_FIELD": "images",
+    "MEDIAPIPE_TAGS_FIELD": "tags",
+    "MEDIAPIPE_ALT_FIELD": "alt",
+    "MEDIAPIPE_RESULTS_FIELD": "media",
+    "MEDIAPIPE_MEDIA_TYPES": ["image/*", "audio/*", "video/*"],
+    "MEDIAPIPE_MAX_SIZE": None,  # None: Scrapy's DOWNLOAD_MAXSIZE
+    "MEDIAPIPE_MAX_NAME_BYTES": 200,
+    "MEDIAPIPE_URL_PREFIX": "/media/",
+    "MEDIAPIPE_ADD_URL": True,
+    "MEDIAPIPE_EXPIRES": 90,
+    "MEDIAPIPE_CACHE_SIZE": 100_000,
+    "MEDIAPIPE_FSYNC": False,
+}
+
+_MAX_FILE_NAME_BYTES = 255  # the limit of every common file system
+
+
+class SettingError(ValueError):
+    """A ``MEDIAPIPE_*`` setting has a value the add-on cannot work with."""
+
+
+@dataclass(frozen=True, slots=True)
+class MediaConfig:
+    """The validated settings of one crawl."""
+
+    store: Path
+    urls_field: str
+    tags_field: str
+    alt_field: str
+    results_field: str | None
+    media_types: tuple[str, ...]
+    max_size: int
+    max_name_bytes: int
+    url_prefix: str
+    add_url: bool | str
+    expires_days: float
+    cache_size: int
+    fsync: bool
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> MediaConfig:
+        def get(name: str) -> Any:
+            value = settings.get(name)
+            return DEFAULTS[name] if value is None else value
+
+        max_size = settings.get("MEDIAPIPE_MAX_SIZE")
+        if max_size is None:
+            max_size = settings.getint("DOWNLOAD_MAXSIZE")
+        return cls(
+            store=Path(_text(get("MEDIAPIPE_STORE"), "MEDIAPIPE_STORE")),
+            urls_field=_field(get("MEDIAPIPE_URLS_FIELD"), "MEDIAPIPE_URLS_FIELD"),
+            tags_field=_field(get("MEDIAPIPE_TAGS_FIELD"), "MEDIAPIPE_TAGS_FIELD"),
+            alt_field=_field(get("MEDIAPIPE_ALT_FIELD"), "MEDIAPIPE_ALT_FIELD"),
+            results_field=_optional_field(settings),
+            media_types=_media_types(get("MEDIAPIPE_MEDIA_TYPES")),
+            max_size=_int(max_size, "MEDIAPIPE_MAX_SIZE", minimum=0),
+            max_name_bytes=_name_bytes(get("MEDIAPIPE_MAX_NAME_BYTES")),
+            url_prefix=_text(get("MEDIAPIPE_URL_PREFIX"), "MEDIAPIPE_URL_PREFIX"),
+            add_url=_add_url(get("MEDIAPIPE_ADD_URL")),
+            expires_days=_number(get("MEDIAPIPE_EXPIRES"), "MEDIAPIPE_EXPIRES"),
+            cache_size=_int(get("MEDIAPIPE_CACHE_SIZE"), "MEDIAPIPE_CACHE_SIZE", minimum=1),
+            fsync=_bool(get("MEDIAPIPE_FSYNC"), "MEDIAPIPE_FSYNC"),
+        )
+
+
+def _text(value: Any, name: str) -> str:
+    if isinstance(value, Path):
+        value = str(value)
+    if not isinstance(value, str) or not value:
+        raise SettingError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _field(value: Any, name: str) -> str:
+    return _text(value, name)
+
+
+def _optional_field(settings: BaseSettings) -> str | None:
+    # Present-but-None turns the results field off; absent means the default.
+    if "MEDIAPIPE_RESULTS_FIELD" in settings and settings.get("MEDIAPIPE_RESULTS_FIELD") in (
+        None,
+        "",
+        False,
+    ):
+        return None
+    value = settings.get("MEDIAPIPE_RESULTS_FIELD", DEFAULTS["MEDIAPIPE_RESULTS_FIELD"])
+    return _field(value, "MEDIAPIPE_RESULTS_FIELD")
+
+
+def _bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in {"true", "false", "1", "0"}:
+        return value.strip().lower() in {"true", "1"}
+    raise SettingError(f"{name} must be True or False, got {value!r}")
+
+
+def _int(value: Any, name: str, *, minimum: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise SettingError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
+    if isinstance(value, bool) or number < minimum or (isinstance(value, float) and value != number):
+        raise SettingError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return number
+
+
+def _number(value: Any, name: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SettingError(f"{name} must be a number of days >= 0, got {value!r}") from None
+    if isinstance(value, bool) or number < 0 or number != number:
+        raise SettingError(f"{name} must be a number of days >= 0, got {value!r}")
+    return number
+
+
+def _name_bytes(value: Any) -> int:
+    number = _int(value, "MEDIAPIPE_MAX_NAME_BYTES", minimum=MIN_NAME_BYTES)
+    if number > _MAX_FILE_NAME_BYTES:
+        raise SettingError(
+            f"MEDIAPIPE_MAX_NAME_BYTES must be between {MIN_NAME_BYTES} and "
+            f"{_MAX_FILE_NAME_BYTES}, got {value!r}"
+        )
+    return number
+
+
+def _media_types(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple) or not value:
+        raise SettingError(f"MEDIAPIPE_MEDIA_TYPES must be a non-empty list, got {value!r}")
+    patterns = []
+    for entry in value:
+        if not isinstance(entry, str) or entry.strip().count("/") != 1:
+            raise SettingError(
+                f"MEDIAPIPE_MEDIA_TYPES entries must look like 'image/*' or 'image/png', "
+                f"got {entry!r}"
+            )
+        patterns.append(entry.strip().lower())
+    return tuple(patterns)
+
+
+def _add_url(value: Any) -> bool | str:
+    if isinstance(value, str) and value.strip().lower() not in {"true", "false", "1", "0"}:
+        return value
+    return _bool(value, "MEDIAPIPE_ADD_URL")

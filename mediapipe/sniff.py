@@ -1,0 +1,633 @@
+"""Recognise media from its first bytes and judge Content-Type headers (spec §4.3–4.5).
+
+Everything here is pure: bytes and strings in, values out, nothing raises on hostile input.
+The tables of extensions also live here, so the file-name rules in :mod:`mediapipe.naming` and
+the body rule agree on what counts as a media extension.
+"""
+
+from __future__ import annotations
+
+import codecs
+import enum
+import unicodedata
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import unquote, urlsplit
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+__all__ = [
+    "KNOWN_EXTENSIONS",
+    "SNIFF_BYTES",
+    "ContentTypeVerdict",
+    "MediaFormat",
+    "Verdict",
+    "classify_content_type",
+    "essence",
+    "extension_for_mime",
+    "judge_body",
+    "looks_textual",
+    "normalize_ext",
+    "sniff",
+    "url_extension",
+]
+
+SNIFF_BYTES: int = 4096
+"""How many leading bytes to gather before calling :func:`sniff` or :func:`looks_textual`.
+
+Both functions look at no more than this, so their answer does not depend on the caller's buffer
+size. It is enough for an SVG behind an XML prolog and comments, and for the second frame of an
+MP3; an SVG whose ``<svg`` starts later than this is not recognised (and reads as text).
+"""
+
+MediaKind = Literal["image", "audio", "video"]
+
+
+@dataclass(frozen=True, slots=True)
+class MediaFormat:
+    """A recognised format: its MIME type, canonical extension, kind, and whether it is a bitmap.
+
+    ``raster`` is True for bitmap images whose size Pillow reads without plugins.
+    """
+
+    mime: str
+    ext: str
+    kind: MediaKind
+    raster: bool
+
+
+_JPEG = MediaFormat("image/jpeg", ".jpg", "image", True)
+_PNG = MediaFormat("image/png", ".png", "image", True)
+_GIF = MediaFormat("image/gif", ".gif", "image", True)
+_WEBP = MediaFormat("image/webp", ".webp", "image", True)
+_AVIF = MediaFormat("image/avif", ".avif", "image", True)
+# HEIC/HEIF are bitmaps, but Pillow reads them only with the pillow-heif plugin.
+_HEIC = MediaFormat("image/heic", ".heic", "image", False)
+_HEIF = MediaFormat("image/heif", ".heif", "image", False)
+_BMP = MediaFormat("image/bmp", ".bmp", "image", True)
+_TIFF = MediaFormat("image/tiff", ".tiff", "image", True)
+_ICO = MediaFormat("image/x-icon", ".ico", "image", True)
+_SVG = MediaFormat("image/svg+xml", ".svg", "image", False)
+_MP3 = MediaFormat("audio/mpeg", ".mp3", "audio", False)
+_AAC = MediaFormat("audio/aac", ".aac", "audio", False)
+_WAV = MediaFormat("audio/wav", ".wav", "audio", False)
+_FLAC = MediaFormat("audio/flac", ".flac", "audio", False)
+_OGG = MediaFormat("audio/ogg", ".ogg", "audio", False)
+_OPUS = MediaFormat("audio/ogg", ".opus", "audio", False)
+_OGG_VIDEO = MediaFormat("video/ogg", ".ogv", "video", False)
+_M4A = MediaFormat("audio/mp4", ".m4a", "audio", False)
+_MP4 = MediaFormat("video/mp4", ".mp4", "video", False)
+_M4V = MediaFormat("video/mp4", ".m4v", "video", False)
+_MOV = MediaFormat("video/quicktime", ".mov", "video", False)
+_3GP = MediaFormat("video/3gpp", ".3gp", "video", False)
+_3G2 = MediaFormat("video/3gpp2", ".3g2", "video", False)
+_WEBM = MediaFormat("video/webm", ".webm", "video", False)
+_MKV = MediaFormat("video/x-matroska", ".mkv", "video", False)
+_AVI = MediaFormat("video/x-msvideo", ".avi", "video", False)
+
+# --- extensions -------------------------------------------------------------------------------
+
+KNOWN_EXTENSIONS: frozenset[str] = frozenset(
+    {
+        ".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".avif", ".heic", ".heif", ".bmp",
+        ".tif", ".tiff", ".ico", ".svg",
+        ".mp3", ".aac", ".wav", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".mka",
+        ".mp4", ".m4v", ".mov", ".ogv", ".webm", ".mkv", ".avi", ".3gp", ".3g2", ".mpg", ".mpeg",
+    }
+)  # fmt: skip
+"""Media extensions (with the dot) that a URL path may contribute to a file name."""
+
+_EXTENSION_ALIASES = {"jpeg": "jpg", "jpe": "jpg"}
+
+_EXTENSION_FOR_MIME: dict[str, str] = {
+    "image/jpeg": ".jpg", "image/jpg": ".jpg", "image/pjpeg": ".jpg",
+    "image/png": ".png", "image/apng": ".png", "image/gif": ".gif", "image/webp": ".webp",
+    "image/avif": ".avif", "image/avif-sequence": ".avif",
+    "image/heic": ".heic", "image/heic-sequence": ".heic",
+    "image/heif": ".heif", "image/heif-sequence": ".heif",
+    "image/bmp": ".bmp", "image/x-bmp": ".bmp", "image/x-ms-bmp": ".bmp",
+    "image/tiff": ".tiff", "image/x-icon": ".ico", "image/vnd.microsoft.icon": ".ico",
+    "image/svg+xml": ".svg",
+    "audio/mpeg": ".mp3", "audio/mp3": ".mp3", "audio/mpeg3": ".mp3", "audio/x-mpeg": ".mp3",
+    "audio/x-mp3": ".mp3", "audio/aac": ".aac", "audio/aacp": ".aac", "audio/x-aac": ".aac",
+    "audio/wav": ".wav", "audio/wave": ".wav", "audio/x-wav": ".wav", "audio/vnd.wave": ".wav",
+    "audio/flac": ".flac", "audio/x-flac": ".flac",
+    "audio/ogg": ".ogg", "audio/vorbis": ".ogg", "application/ogg": ".ogg", "audio/opus": ".opus",
+    "audio/mp4": ".m4a", "audio/m4a": ".m4a", "audio/x-m4a": ".m4a",
+    "audio/webm": ".webm", "audio/x-matroska": ".mka", "audio/3gpp": ".3gp", "audio/3gpp2": ".3g2",
+    "video/mp4": ".mp4", "video/x-m4v": ".m4v", "video/quicktime": ".mov", "video/ogg": ".ogv",
+    "video/webm": ".webm", "video/x-matroska": ".mkv", "video/matroska": ".mkv",
+    "video/x-msvideo": ".avi", "video/avi": ".avi", "video/msvideo": ".avi",
+    "video/3gpp": ".3gp", "video/3gpp2": ".3g2", "video/mpeg": ".mpg",
+}  # fmt: skip
+
+
+def normalize_ext(ext: str) -> str:
+    """Return ``ext`` lower-cased with one leading dot; ``.jpeg`` and ``.jpe`` become ``.jpg``.
+
+    An empty extension (or a lone dot) gives "".
+    """
+    bare = ext.strip().lstrip(".").lower()
+    if not bare:
+        return ""
+    return "." + _EXTENSION_ALIASES.get(bare, bare)
+
+
+def url_extension(url: str | None) -> str:
+    """Return the normalized extension of the URL's path when it is a known media extension.
+
+    The query and fragment are ignored and the path is percent-decoded; anything else gives "".
+    """
+    if not url:
+        return ""
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        return ""
+    # Servlet-style path parameters (";jsessionid=…") are not part of the file name.
+    file_name = unquote(path).rpartition("/")[2].partition(";")[0]
+    stem, dot, suffix = file_name.rpartition(".")
+    if not dot or not stem:
+        return ""
+    ext = normalize_ext(suffix)
+    return ext if ext in KNOWN_EXTENSIONS else ""
+
+
+def essence(content_type: str | bytes | None) -> str | None:
+    """Return the lower-cased media type before any ``;`` parameters, or None when there is none."""
+    if content_type is None:
+        return None
+    text = content_type.decode("latin-1") if isinstance(content_type, bytes) else content_type
+    kind = text.partition(";")[0].strip().lower()
+    return kind or None
+
+
+def extension_for_mime(mime: str | None) -> str:
+    """Return the canonical extension for a media type (parameters and case ignored), else ""."""
+    kind = essence(mime)
+    return _EXTENSION_FOR_MIME.get(kind, "") if kind else ""
+
+
+# --- Content-Type rule (§4.3) -----------------------------------------------------------------
+
+_OCTET_STREAM_TYPES = frozenset({"application/octet-stream", "binary/octet-stream"})
+
+
+class ContentTypeVerdict(enum.Enum):
+    """What to do once the response headers are known."""
+
+    ACCEPT = "accept"
+    SNIFF = "sniff"
+    REFUSE = "refuse"
+
+
+def classify_content_type(
+    content_type: str | bytes | None, allowed: Sequence[str]
+) -> ContentTypeVerdict:
+    """Judge a Content-Type header against patterns like ``image/*``, ``image/png`` or ``*/*``.
+
+    A missing header and the octet-stream types defer to the sniffer.
+    """
+    kind = essence(content_type)
+    if kind is None or kind in _OCTET_STREAM_TYPES:
+        return ContentTypeVerdict.SNIFF
+    # A lone str is a Sequence[str] too; iterating it would match single characters.
+    patterns = (allowed,) if isinstance(allowed, str) else allowed
+    if any(_type_matches(kind, pattern) for pattern in patterns):
+        return ContentTypeVerdict.ACCEPT
+    return ContentTypeVerdict.REFUSE
+
+
+def _type_matches(kind: str, pattern: str) -> bool:
+    wanted = essence(pattern)
+    if wanted is None:
+        return False
+    if wanted in ("*", "*/*"):
+        return True
+    if wanted.endswith("/*"):
+        return kind.startswith(wanted[:-1])
+    return kind == wanted
+
+
+# --- magic numbers ----------------------------------------------------------------------------
+
+
+def sniff(head: bytes) -> MediaFormat | None:
+    """Return the media format the leading bytes belong to, or None when they match none."""
+    head = bytes(head[:SNIFF_BYTES])
+    for detect in _DETECTORS:
+        found = detect(head)
+        if found is not None:
+            return found
+    return None
+
+
+_SIGNATURES: tuple[tuple[bytes, MediaFormat], ...] = (
+    (b"\xff\xd8\xff", _JPEG),
+    (b"\x89PNG\r\n\x1a\n", _PNG),
+    (b"GIF87a", _GIF),
+    (b"GIF89a", _GIF),
+    (b"II*\x00", _TIFF),
+    (b"MM\x00*", _TIFF),
+    (b"II+\x00", _TIFF),  # BigTIFF
+    (b"MM\x00+", _TIFF),
+    (b"fLaC", _FLAC),
+)
+
+
+def _signature(head: bytes) -> MediaFormat | None:
+    for magic, found in _SIGNATURES:
+        if head.startswith(magic):
+            return found
+    return None
+
+
+_RIFF_FORMS = {b"WEBP": _WEBP, b"WAVE": _WAV, b"AVI ": _AVI}
+
+
+def _riff(head: bytes) -> MediaFormat | None:
+    if not head.startswith(b"RIFF"):
+        return None
+    return _RIFF_FORMS.get(head[8:12])
+
+
+# Sizes of the BITMAPINFOHEADER family; "BM" alone would match ordinary text.
+_BMP_DIB_HEADER_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
+
+
+def _bmp(head: bytes) -> MediaFormat | None:
+    if head.startswith(b"BM") and len(head) >= 18:
+        dib_size = int.from_bytes(head[14:18], "little")
+        if dib_size in _BMP_DIB_HEADER_SIZES:
+            return _BMP
+    return None
+
+
+def _ico(head: bytes) -> MediaFormat | None:
+    if not head.startswith(b"\x00\x00\x01\x00") or len(head) < 6:
+        return None
+    if int.from_bytes(head[4:6], "little") == 0:
+        return None
+    # The first directory entry's reserved byte is always zero.
+    if len(head) > 9 and head[9] != 0:
+        return None
+    return _ICO
+
+
+# ISO base media file format (MP4, MOV, 3GP, HEIF, AVIF): the brands of the leading ftyp box.
+_BRAND_FORMATS: dict[bytes, MediaFormat] = {
+    b"avif": _AVIF, b"avis": _AVIF,
+    b"heic": _HEIC, b"heix": _HEIC, b"heim": _HEIC, b"heis": _HEIC,
+    b"hevc": _HEIC, b"hevx": _HEIC, b"hevm": _HEIC, b"hevs": _HEIC,
+    b"M4A ": _M4A, b"M4B ": _M4A, b"M4P ": _M4A, b"F4A ": _M4A,
+    b"M4V ": _M4V, b"M4VH": _M4V, b"M4VP": _M4V,
+    b"qt  ": _MOV,
+    b"isom": _MP4, b"iso2": _MP4, b"iso3": _MP4, b"iso4": _MP4, b"iso5": _MP4, b"iso6": _MP4,
+    b"iso7": _MP4, b"iso8": _MP4, b"iso9": _MP4, b"mp41": _MP4, b"mp42": _MP4, b"mp71": _MP4,
+    b"avc1": _MP4, b"dash": _MP4, b"msnv": _MP4, b"mmp4": _MP4, b"f4v ": _MP4, b"XAVC": _MP4,
+}  # fmt: skip
+# Brands that only say "a HEIF image container"; the codec is named by another brand.
+_GENERIC_IMAGE_BRANDS = frozenset({b"mif1", b"msf1", b"mif2", b"miaf"})
+
+
+def _brand_format(brand: bytes) -> MediaFormat | None:
+    if brand.startswith((b"3gp", b"3ge", b"3gg", b"3gs")):
+        return _3GP
+    if brand.startswith(b"3g2"):
+        return _3G2
+    return _BRAND_FORMATS.get(brand)
+
+
+def _ftyp(head: bytes) -> MediaFormat | None:
+    if head[4:8] != b"ftyp" or len(head) < 16:
+        return None
+    box_size = int.from_bytes(head[0:4], "big")
+    if box_size < 16 or box_size % 4:
+        return None
+    major = head[8:12]
+    compatible = [head[i : i + 4] for i in range(16, min(box_size, len(head)) - 3, 4)]
+    if major not in _GENERIC_IMAGE_BRANDS:
+        found = _brand_format(major)
+        if found is not None:
+            return found
+    for brand in compatible:
+        found = _brand_format(brand)
+        if found is not None:
+            return found
+    if major in _GENERIC_IMAGE_BRANDS or _GENERIC_IMAGE_BRANDS.intersection(compatible):
+        return _HEIF
+    return None
+
+
+# Classic QuickTime files may start with these atoms instead of ftyp. The size's high byte
+# must be zero (atom under 16 MiB), which no text ever starts with.
+_QUICKTIME_LEADING_ATOMS = frozenset({b"moov", b"mdat", b"wide"})
+
+
+def _quicktime(head: bytes) -> MediaFormat | None:
+    if len(head) >= 8 and head[0] == 0 and head[4:8] in _QUICKTIME_LEADING_ATOMS:
+        return _MOV
+    return None
+
+
+_EBML_DOC_TYPES = {"webm": _WEBM, "matroska": _MKV}
+
+
+def _ebml(head: bytes) -> MediaFormat | None:
+    if not head.startswith(b"\x1a\x45\xdf\xa3"):
+        return None
+    doc_type = _ebml_doc_type(head)
+    if doc_type is None:
+        return _MKV  # EBML's default DocType is "matroska"
+    return _EBML_DOC_TYPES.get(doc_type)
+
+
+def _ebml_doc_type(head: bytes) -> str | None:
+    header_size = _read_vint(head, 4)
+    if header_size is None:
+        return None
+    size, pos = header_size
+    end = min(pos + size, len(head))
+    while pos < end:
+        element_id = _read_element_id(head, pos)
+        if element_id is None:
+            return None
+        raw_id, pos = element_id
+        element_size = _read_vint(head, pos)
+        if element_size is None:
+            return None
+        size, pos = element_size
+        if raw_id == b"\x42\x82":
+            return head[pos : pos + size].rstrip(b"\x00").decode("ascii", "replace")
+        pos += size
+    return None
+
+
+def _vint_length(first: int) -> int:
+    # The count of leading zero bits tells how many more bytes follow (1–8 bytes in all).
+    return 9 - first.bit_length() if first else 0
+
+
+def _read_element_id(data: bytes, pos: int) -> tuple[bytes, int] | None:
+    length = _vint_length(data[pos]) if pos < len(data) else 0
+    if not length or pos + length > len(data):
+        return None
+    return data[pos : pos + length], pos + length
+
+
+def _read_vint(data: bytes, pos: int) -> tuple[int, int] | None:
+    raw = _read_element_id(data, pos)
+    if raw is None:
+        return None
+    encoded, end = raw
+    value = encoded[0] & (0xFF >> len(encoded))
+    for byte in encoded[1:]:
+        value = value << 8 | byte
+    return value, end
+
+
+def _ogg(head: bytes) -> MediaFormat | None:
+    if not head.startswith(b"OggS\x00") or len(head) < 27:
+        return None
+    payload = head[27 + head[26] :]
+    if payload.startswith(b"OpusHead"):
+        return _OPUS
+    if payload.startswith(b"\x80theora"):
+        return _OGG_VIDEO
+    return _OGG
+
+
+def _id3(head: bytes) -> MediaFormat | None:
+    if not head.startswith(b"ID3") or len(head) < 10:
+        return None
+    version, revision, flags = head[3], head[4], head[5]
+    size_bytes = head[6:10]
+    if version not in (2, 3, 4) or revision == 0xFF or any(b >= 0x80 for b in size_bytes):
+        return None
+    # The size is "syncsafe": four 7-bit groups.
+    tag_size = 10 + sum(b << (7 * (3 - i)) for i, b in enumerate(size_bytes))
+    if flags & 0x10:
+        tag_size += 10  # footer
+    # FLAC and AAC files sometimes carry an ID3 tag too; look past it when it is short.
+    after = head[tag_size:]
+    if after.startswith(b"fLaC"):
+        return _FLAC
+    if _adts(after) is not None:
+        return _AAC
+    return _MP3
+
+
+# Layer III bit rates in kbit/s, indexed by the 4-bit field; 0 ("free") and 15 are refused.
+_MPEG1_LAYER3_KBPS = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 0)
+_MPEG2_LAYER3_KBPS = (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160, 0)
+_SAMPLE_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+_LAYER_3 = 1
+_MPEG_1 = 3
+
+
+def _mp3_frame_length(header: bytes) -> int | None:
+    """Length of the MPEG audio Layer III frame starting here, or None if this is no frame."""
+    if len(header) < 4 or header[0] != 0xFF or header[1] & 0xE0 != 0xE0:
+        return None
+    version = (header[1] >> 3) & 3
+    layer = (header[1] >> 1) & 3
+    rate_index = (header[2] >> 2) & 3
+    if version not in _SAMPLE_RATES or layer != _LAYER_3 or rate_index == 3:
+        return None
+    if header[3] & 3 == 2:  # reserved emphasis
+        return None
+    bitrate_table = _MPEG1_LAYER3_KBPS if version == _MPEG_1 else _MPEG2_LAYER3_KBPS
+    kbps = bitrate_table[header[2] >> 4]
+    if not kbps:
+        return None
+    samples_per_byte = 144 if version == _MPEG_1 else 72
+    padding = (header[2] >> 1) & 1
+    return samples_per_byte * kbps * 1000 // _SAMPLE_RATES[version][rate_index] + padding
+
+
+def _mpeg_audio(head: bytes) -> MediaFormat | None:
+    length = _mp3_frame_length(head)
+    if length is None:
+        return None
+    # When the next frame is in view it must be a frame too: random bytes rarely manage twice.
+    if len(head) >= length + 4 and _mp3_frame_length(head[length : length + 4]) is None:
+        return None
+    return _MP3
+
+
+_ADTS_MIN_FRAME = 7
+
+
+def _adts_frame_length(header: bytes) -> int | None:
+    """Length of the AAC ADTS frame starting here, or None if this is no frame."""
+    if len(header) < _ADTS_MIN_FRAME or header[0] != 0xFF or header[1] & 0xF6 != 0xF0:
+        return None
+    if (header[2] >> 2) & 0xF > 12:  # sampling-frequency index 13–15 are reserved
+        return None
+    length = (header[3] & 3) << 11 | header[4] << 3 | header[5] >> 5
+    return length if length >= _ADTS_MIN_FRAME else None
+
+
+def _adts(head: bytes) -> MediaFormat | None:
+    length = _adts_frame_length(head)
+    if length is None:
+        return None
+    if len(head) >= length + _ADTS_MIN_FRAME and _adts_frame_length(head[length:]) is None:
+        return None
+    return _AAC
+
+
+_XML_SPACE = b" \t\r\n"
+
+
+def _svg(head: bytes) -> MediaFormat | None:
+    text = head.removeprefix(codecs.BOM_UTF8)
+    pos = _skip_xml_prolog(text)
+    if pos is None or not text.startswith(b"<svg", pos):
+        return None
+    after = text[pos + 4 : pos + 5]
+    return _SVG if after and after in b" \t\r\n/>" else None
+
+
+def _skip_xml_prolog(text: bytes) -> int | None:
+    """Index of the first element after declarations, comments and a doctype; None if cut off."""
+    pos = 0
+    while True:
+        while pos < len(text) and text[pos] in _XML_SPACE:
+            pos += 1
+        if text.startswith(b"<?", pos):
+            end = text.find(b"?>", pos + 2)
+            step = 2
+        elif text.startswith(b"<!--", pos):
+            end = text.find(b"-->", pos + 4)
+            step = 3
+        elif text[pos : pos + 9].upper() == b"<!DOCTYPE":
+            end = _doctype_end(text, pos + 9)
+            step = 1
+        else:
+            return pos
+        if end < 0:
+            return None
+        pos = end + step
+
+
+def _doctype_end(text: bytes, pos: int) -> int:
+    close = text.find(b">", pos)
+    subset = text.find(b"[", pos)
+    # An internal subset ("[ <!ENTITY …> ]") may itself contain ">".
+    if 0 <= subset < close:
+        subset_end = text.find(b"]", subset)
+        return -1 if subset_end < 0 else text.find(b">", subset_end)
+    return close
+
+
+_DETECTORS: tuple[Callable[[bytes], MediaFormat | None], ...] = (
+    _signature,
+    _riff,
+    _ftyp,
+    _ebml,
+    _ogg,
+    _id3,
+    _mpeg_audio,
+    _adts,
+    _bmp,
+    _ico,
+    _quicktime,
+    _svg,
+)
+
+# --- text -------------------------------------------------------------------------------------
+
+_MARKUP_PREFIXES = (b"<!--", b"<?xml", b"<!doctype html")
+_HTML_TAGS = (
+    b"html", b"head", b"body", b"script", b"style", b"title", b"meta", b"link", b"div", b"span",
+    b"p", b"a", b"br", b"h1", b"table", b"iframe", b"form", b"center", b"pre", b"noscript",
+)  # fmt: skip
+_TAG_ENDS = b" \t\r\n>/"
+_TEXT_CONTROLS_ALLOWED = frozenset("\t\n\r\f\v\x1b")
+_MAX_CONTROL_SHARE = 0.05
+
+
+def looks_textual(head: bytes) -> bool:
+    """True when the bytes are HTML, XML, JSON or plain text rather than a media format.
+
+    Always False for the formats :func:`sniff` knows, SVG included.
+    """
+    head = bytes(head[:SNIFF_BYTES])
+    if not head or sniff(head) is not None:
+        return False
+    if _starts_with_markup(head):
+        return True
+    text = _decode_text(head)
+    if text is None or "\x00" in text:
+        return False
+    if text.lstrip().startswith(("{", "[")):
+        return True
+    return _is_mostly_printable(text)
+
+
+def _starts_with_markup(head: bytes) -> bool:
+    start = head.removeprefix(codecs.BOM_UTF8).lstrip(_XML_SPACE)[:32].lower()
+    if start.startswith(_MARKUP_PREFIXES):
+        return True
+    if not start.startswith(b"<"):
+        return False
+    tag = start[1:]
+    return any(
+        tag.startswith(name) and len(tag) > len(name) and tag[len(name)] in _TAG_ENDS
+        for name in _HTML_TAGS
+    )
+
+
+def _decode_text(head: bytes) -> str | None:
+    """Decode UTF-8 (or BOM-marked UTF-16); a character cut off at the end is tolerated."""
+    encoding = "utf-16" if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else "utf-8"
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    try:
+        return decoder.decode(head, final=False).removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        return None
+
+
+def _is_mostly_printable(text: str) -> bool:
+    if not text:
+        return False
+    controls = sum(
+        1
+        for char in text
+        if char not in _TEXT_CONTROLS_ALLOWED and unicodedata.category(char) == "Cc"
+    )
+    return controls <= len(text) * _MAX_CONTROL_SHARE
+
+
+# --- body rule (§4.4–4.5) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The judgement of a body: accepted when ``reason`` is None, else refused for ``reason``."""
+
+    mime: str | None
+    ext: str
+    raster: bool
+    reason: str | None
+
+
+def judge_body(declared: str | None, head: bytes, url: str | None = None) -> Verdict:
+    """Accept or refuse a body from its declared type (essence) and its first bytes.
+
+    Refusal reasons are ``"empty"``, ``"content-mismatch"`` and ``"unknown-format"``.
+    """
+    declared = essence(declared)
+    if not head:
+        return Verdict(declared, "", False, "empty")
+    found = sniff(head)
+    if found is not None:
+        return Verdict(found.mime, found.ext, found.raster, None)
+    if looks_textual(head):
+        return Verdict(declared, "", False, "content-mismatch")
+    if declared is not None and declared.startswith(("audio/", "video/")):
+        ext = extension_for_mime(declared) or url_extension(url)
+        return Verdict(declared, ext, False, None)
+    return Verdict(declared, "", False, "unknown-format")

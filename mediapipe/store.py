@@ -1,0 +1,227 @@
+"""Where stored media live: a small store protocol and the local-folder store.
+
+Bytes reach a store only through :class:`TempFile`, chunk by chunk as they arrive; a file gets
+its final name only by an atomic rename after it was validated (spec §7.4).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+
+_META_DIR = ".mediapipe"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """One file in a store, as the reuse index remembers it."""
+
+    path: str  # relative to the store root, "/"-separated
+    size: int
+    sha256: str
+    mime: str | None
+    width: int | None
+    height: int | None
+    stored_at: float
+
+
+class StorageError(OSError):
+    """The store could not take a file (full disk, permissions, bad target)."""
+
+
+class TempFile:
+    """A temporary file inside the store that hashes what is written to it."""
+
+    def __init__(self, path: Path, fsync: bool = False) -> None:
+        self.path = path
+        self.size = 0
+        self._fsync = fsync
+        self._hash = hashlib.sha256()
+        self._file = path.open("xb")
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._file.write(data)
+        self._hash.update(data)
+        self.size += len(data)
+
+    def read_head(self, count: int) -> bytes:
+        with self.path.open("rb") as reader:
+            return reader.read(count)
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+    def close(self) -> None:
+        if self._file.closed:
+            return
+        self._file.flush()
+        if self._fsync:
+            os.fsync(self._file.fileno())
+        self._file.close()
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+class MediaStore(Protocol):
+    """What the pipeline needs from a place that keeps media files."""
+
+    root: Path
+
+    def open(self) -> None:
+        """Prepare the store and sweep what a killed run left behind."""
+
+    def new_temp(self) -> TempFile:
+        """A fresh temporary file that will receive one body."""
+
+    def lookup(self, key: str, max_age_days: float) -> StoredFile | None:
+        """The stored file for this source key, if present and fresh enough."""
+
+    def commit(
+        self,
+        temp: TempFile,
+        name: str,
+        key: str,
+        *,
+        mime: str | None,
+        width: int | None,
+        height: int | None,
+    ) -> StoredFile:
+        """Give a validated temporary file its final name and remember it under ``key``."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class FilesystemStore:
+    """Media files in one local folder; index and temporary files under ``.mediapipe/``."""
+
+    def __init__(self, root: Path, *, fsync: bool = False) -> None:
+        self.root = root
+        self._fsync = fsync
+        self._tmp = root / _META_DIR / "tmp"
+        self._index = root / _META_DIR / "index"
+
+    def open(self) -> None:
+        try:
+            self._tmp.mkdir(parents=True, exist_ok=True)
+            self._index.mkdir(parents=True, exist_ok=True)
+            probe = self.new_temp()
+            probe.discard()
+        except OSError as exc:
+            raise StorageError(
+                exc.errno, f"cannot create or write the media store {self.root}: {exc.strerror}"
+            ) from exc
+        self.sweep()
+
+    def sweep(self) -> int:
+        """Remove temporary files of processes that no longer run; return how many."""
+        removed = 0
+        for entry in os.scandir(self._tmp):
+            owner = entry.name.split("-", 1)[0]
+            if owner.isdigit() and _pid_alive(int(owner)) and int(owner) != 0:
+                if int(owner) != os.getpid():
+                    continue
+                # Our own pid: a previous run in a reused pid cannot be running any more,
+                # because this process is the one holding that pid now.
+                if entry.name.startswith(f"{os.getpid()}-{_RUN_TAG}"):
+                    continue
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed += 1
+        return removed
+
+    def new_temp(self) -> TempFile:
+        name = f"{os.getpid()}-{_RUN_TAG}-{secrets.token_hex(8)}.part"
+        return TempFile(self._tmp / name, fsync=self._fsync)
+
+    def final_path(self, name: str) -> Path:
+        """The absolute path of ``name``, refusing anything that would leave the store."""
+        relative = PurePosixPath(name.replace("\\", "/"))
+        if (
+            relative.is_absolute()
+            or not relative.parts
+            or any(part in {"", ".", ".."} for part in relative.parts)
+            or relative.parts[0] == _META_DIR
+        ):
+            raise StorageError(f"file name {name!r} would leave the media store")
+        return self.root.joinpath(*relative.parts)
+
+    def _index_path(self, key: str) -> Path:
+        return self._index / key[:2] / f"{key}.json"
+
+    def lookup(self, key: str, max_age_days: float) -> StoredFile | None:
+        if max_age_days <= 0:
+            return None
+        try:
+            record = StoredFile(**json.loads(self._index_path(key).read_text("utf-8")))
+            size = self.final_path(record.path).stat().st_size
+        except (OSError, ValueError, TypeError):
+            return None
+        if size != record.size or time.time() - record.stored_at > max_age_days * 86400:
+            return None
+        return record
+
+    def commit(
+        self,
+        temp: TempFile,
+        name: str,
+        key: str,
+        *,
+        mime: str | None,
+        width: int | None,
+        height: int | None,
+    ) -> StoredFile:
+        temp.close()
+        final = self.final_path(name)
+        record = StoredFile(
+            path=final.relative_to(self.root).as_posix(),
+            size=temp.size,
+            sha256=temp.sha256,
+            mime=mime,
+            width=width,
+            height=height,
+            stored_at=time.time(),
+        )
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temp.path, final)
+            self._write_index(key, record)
+        except OSError as exc:
+            temp.discard()
+            raise StorageError(exc.errno, f"cannot store {name}: {exc.strerror}") from exc
+        return record
+
+    def _write_index(self, key: str, record: StoredFile) -> None:
+        path = self._index_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = self._tmp / f"{os.getpid()}-{_RUN_TAG}-{secrets.token_hex(8)}.json"
+        scratch.write_text(json.dumps(asdict(record), ensure_ascii=False), "utf-8")
+        os.replace(scratch, path)
+
+
+# Distinguishes this process's temporary files from those of an earlier process that had the
+# same pid (pids are reused), so the sweep at start never keeps a dead run's leftovers.
+_RUN_TAG = secrets.token_hex(4)

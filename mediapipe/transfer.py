@@ -1,0 +1,164 @@
+"""The state of one media download, shared by the pipeline and the downloader middleware.
+
+The pipeline creates a :class:`Transfer` and puts it in ``request.meta["mediapipe"]``; the
+middleware feeds it the response headers and body chunks as they arrive, so refusals happen at
+the headers and the body goes straight into a temporary file of the store.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import TYPE_CHECKING
+
+from mediapipe.exceptions import MediaError
+from mediapipe.sniff import (
+    SNIFF_BYTES,
+    ContentTypeVerdict,
+    Verdict,
+    classify_content_type,
+    essence,
+    judge_body,
+)
+
+if TYPE_CHECKING:
+    from scrapy.http import Headers
+
+    from mediapipe.store import MediaStore, TempFile
+
+_DECODE_CHUNK = 256 * 1024
+
+
+class Transfer:
+    """Receives one media body; one attempt at a time (retries and redirects reset it)."""
+
+    def __init__(
+        self, source: str, store: MediaStore, media_types: tuple[str, ...], max_size: int
+    ) -> None:
+        self.source = source
+        self.store = store
+        self.media_types = media_types
+        self.max_size = max_size
+        self.declared: str | None = None
+        self.encoding: str | None = None
+        self.refusal: MediaError | None = None
+        self.verdict: Verdict | None = None
+        self.temp: TempFile | None = None
+        self._head = bytearray()
+        self._received = 0
+
+    # -- called by the middleware, while the response arrives -------------------------------
+
+    def begin(self, headers: Headers, body_length: object) -> MediaError | None:
+        """Start a new attempt from its response headers; return a refusal, if any."""
+        self.discard()
+        self.refusal = None
+        self.verdict = None
+        self._head = bytearray()
+        self._received = 0
+        raw_type = headers.get(b"Content-Type")
+        self.declared = essence(raw_type)
+        encoding = essence(headers.get(b"Content-Encoding"))
+        self.encoding = None if encoding in (None, "identity") else encoding
+        if classify_content_type(raw_type, self.media_types) is ContentTypeVerdict.REFUSE:
+            return self._refuse("content-type", f"server sent {self.declared}")
+        if (
+            self.max_size
+            and isinstance(body_length, int)
+            and self.encoding is None
+            and body_length > self.max_size
+        ):
+            return self._refuse(
+                "too-large", f"Content-Length {body_length} > limit {self.max_size}"
+            )
+        return None
+
+    def receive(self, data: bytes) -> MediaError | None:
+        """Take one body chunk; return a refusal when the body must not be read further."""
+        if self.refusal is not None:
+            return self.refusal
+        self._received += len(data)
+        if self.max_size and self.encoding is None and self._received > self.max_size:
+            return self._refuse("too-large", f"body grew past the limit {self.max_size}")
+        if self.temp is None:
+            self.temp = self.store.new_temp()
+        self.temp.write(data)
+        if self.encoding is None and self.verdict is None and len(self._head) < SNIFF_BYTES:
+            self._head += data[: SNIFF_BYTES - len(self._head)]
+            if len(self._head) >= SNIFF_BYTES:
+                return self._judge()
+        return None
+
+    # -- called once the whole response is in --------------------------------------------------
+
+    def finish(self) -> TempFile:
+        """Validate the complete body and return its temporary file (closed)."""
+        if self.refusal is not None:
+            raise self.refusal
+        if self.temp is None or self._received == 0:
+            raise MediaError("empty", "the server sent no body")
+        if self.encoding is not None:
+            self.temp = self._decoded(self.temp)
+            self._head = bytearray(self.temp.read_head(SNIFF_BYTES))
+        if self.verdict is None and self._judge() is not None:
+            raise self.refusal  # type: ignore[misc]
+        self.temp.close()
+        return self.temp
+
+    def discard(self) -> None:
+        if self.temp is not None:
+            self.temp.discard()
+            self.temp = None
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _judge(self) -> MediaError | None:
+        self.verdict = judge_body(self.declared, bytes(self._head), self.source)
+        if self.verdict.reason is not None:
+            return self._refuse(self.verdict.reason, f"declared {self.declared or 'no type'}")
+        return None
+
+    def _refuse(self, reason: str, detail: str) -> MediaError:
+        self.refusal = MediaError(reason, detail)
+        self.discard()
+        return self.refusal
+
+    def _decoded(self, encoded: TempFile) -> TempFile:
+        # Scrapy's HttpCompressionMiddleware would decode response.body in memory; media bodies
+        # are decoded here from the temporary file, chunk by chunk, under the size limit.
+        if self.encoding not in ("gzip", "x-gzip", "deflate"):
+            encoded.discard()
+            raise MediaError("content-type", f"unsupported Content-Encoding {self.encoding}")
+        encoded.close()
+        decoded = self.store.new_temp()
+        wbits = 16 + zlib.MAX_WBITS if self.encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS
+        try:
+            with encoded.path.open("rb") as source:
+                self._inflate(source, decoded, wbits)
+        except zlib.error as exc:
+            decoded.discard()
+            raise MediaError("truncated", f"cannot decode {self.encoding} body: {exc}") from exc
+        except MediaError:
+            decoded.discard()
+            raise
+        finally:
+            encoded.discard()
+        self._received = decoded.size
+        return decoded
+
+    def _inflate(self, source: object, target: TempFile, wbits: int) -> None:
+        inflater = zlib.decompressobj(wbits)
+        read = source.read  # type: ignore[attr-defined]
+        while chunk := read(_DECODE_CHUNK):
+            pending = chunk
+            while pending:
+                out = inflater.decompress(pending, _DECODE_CHUNK)
+                pending = inflater.unconsumed_tail
+                self._write_limited(target, out)
+        self._write_limited(target, inflater.flush())
+        if not inflater.eof:
+            raise MediaError("truncated", f"{self.encoding} body ends early")
+
+    def _write_limited(self, target: TempFile, data: bytes) -> None:
+        if self.max_size and target.size + len(data) > self.max_size:
+            raise MediaError("too-large", f"decoded body grew past the limit {self.max_size}")
+        target.write(data)

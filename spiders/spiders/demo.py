@@ -1,0 +1,52 @@
+"""The offline demo: serves the bundled site on 127.0.0.1 and stores its media."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from scrapy import Request, Spider, signals
+from scrapy.http import Response
+
+from spiders.middlewares import DEMO_HOST
+from spiders.site_server import SiteServer
+
+
+class DemoSpider(Spider):
+    """One item per ``<figure>``: its media source, its tags and its caption as alt text."""
+
+    name = "demo"
+    start_url = f"http://{DEMO_HOST}/"
+
+    site_address: str | None = None
+    _server: SiteServer | None = None
+
+    async def start(self) -> AsyncIterator[Request]:
+        self._server = SiteServer().start()
+        self.site_address = self._server.url
+        self.crawler.signals.connect(self._stop_server, signal=signals.spider_closed)
+        self.logger.info("Demo site served at %s as %s", self.site_address, self.start_url)
+        yield Request(self.start_url)
+
+    def _stop_server(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+
+    def parse(self, response: Response, **kwargs: Any) -> Iterator[Request]:
+        for href in response.css("a::attr(href)").getall():
+            yield response.follow(href, callback=self.parse_page)
+
+    def parse_page(self, response: Response) -> Iterator[dict[str, Any]]:
+        for figure in response.css("figure"):
+            media = figure.xpath("./img|./audio|./video")
+            src = media.attrib.get("src", "")
+            local = media.attrib.get("data-local") == "1"
+            source = src if local or src.startswith("data:") else response.urljoin(src)
+            tags = [tag for tag in (figure.attrib.get("data-tags") or "").split(",") if tag]
+            yield {
+                "page": response.url,
+                "kind": media[0].root.tag if media else None,
+                "images": [source],
+                "tags": tags,
+                "alt": " ".join(figure.css("figcaption ::text").getall()).strip(),
+            }
