@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+import logging
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from scrapy import Spider
+from scrapy import Request, Spider
+from scrapy.http import Response
 from scrapy.crawler import AsyncCrawlerRunner
 from scrapy.utils.reactor import is_reactor_installed
 
@@ -30,7 +33,12 @@ class _CopyMediaSpider(Spider):
         self._item = item
         setattr(self, SPIDER_ATTRIBUTE, call)
 
-    async def start(self) -> AsyncIterator[dict[str, Any]]:
+    async def start(self) -> AsyncIterator[Request]:
+        # The item comes from a callback: the engine notices at once when a callback's items
+        # are done, but items yielded by start() only at its next 5-second heartbeat.
+        yield Request("data:,", callback=self._emit, dont_filter=True)
+
+    def _emit(self, response: Response) -> Iterator[dict[str, Any]]:
         yield self._item
 
 
@@ -79,7 +87,8 @@ async def copy_media(
     if alt is not None:
         item[fields["MEDIAPIPE_ALT_FIELD"]] = alt
     runner = AsyncCrawlerRunner(crawl_settings)
-    await runner.crawl(_CopyMediaSpider, item=item, call=call)
+    with _script_logging():
+        await runner.crawl(_CopyMediaSpider, item=item, call=call)
     records = item.get(_RESULTS_FIELD)
     if records is None or len(records) != len(sources):
         raise RuntimeError("copy_media: the media pipeline did not process the sources "
@@ -91,6 +100,38 @@ async def copy_media(
             for record in records
         ]
     return [record["url"] for record in records]
+
+
+class _DropExperimentalNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "is experimental" not in record.getMessage()
+
+
+@contextmanager
+def _script_logging() -> Iterator[None]:
+    """Show media failures in a script that configured no logging, as a crawl log would.
+
+    A crawl attaches a counting handler to the root logger, which hides Python's last-resort
+    output; without a handler of the script's own, failures would go unreported. The notice
+    that the download handler chosen here (Scrapy's aiohttp one, the handler Scrapy uses
+    without a Twisted reactor) is experimental is dropped: the choice is this function's.
+    """
+    handler: logging.Handler | None = None
+    media_logger = logging.getLogger("mediapipe")
+    if not logging.getLogger().handlers and not media_logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        media_logger.addHandler(handler)
+    notice = _DropExperimentalNotice()
+    handlers_logger = logging.getLogger("scrapy.core.downloader.handlers._base_streaming")
+    handlers_logger.addFilter(notice)
+    try:
+        yield
+    finally:
+        handlers_logger.removeFilter(notice)
+        if handler is not None:
+            media_logger.removeHandler(handler)
 
 
 def _crawl_settings(

@@ -547,12 +547,15 @@ _HTML_TAGS = (
 _TAG_ENDS = b" \t\r\n>/"
 _TEXT_CONTROLS_ALLOWED = frozenset("\t\n\r\f\v\x1b")
 _MAX_CONTROL_SHARE = 0.05
+_MIN_ASCII_SHARE = 0.9
 
 
 def looks_textual(head: bytes) -> bool:
     """True when the bytes are HTML, XML, JSON or plain text rather than a media format.
 
-    Always False for the formats :func:`sniff` knows, SVG included.
+    Text is UTF-8 (or UTF-16 with a BOM) with at most 5 % control characters, or, in another
+    charset, at least 90 % printable ASCII; a NUL byte rules text out. Always False for the
+    formats :func:`sniff` knows, SVG included.
     """
     head = bytes(head[:SNIFF_BYTES])
     if not head or sniff(head) is not None:
@@ -560,7 +563,9 @@ def looks_textual(head: bytes) -> bool:
     if _starts_with_markup(head):
         return True
     text = _decode_text(head)
-    if text is None or "\x00" in text:
+    if text is None:
+        return b"\x00" not in head and _is_mostly_ascii_text(head)
+    if "\x00" in text:
         return False
     if text.lstrip().startswith(("{", "[")):
         return True
@@ -588,6 +593,13 @@ def _decode_text(head: bytes) -> str | None:
         return decoder.decode(head, final=False).removeprefix("\ufeff")
     except UnicodeDecodeError:
         return None
+
+
+def _is_mostly_ascii_text(head: bytes) -> bool:
+    # Text in a legacy 8-bit charset (an error page in windows-1252) is not valid UTF-8 but
+    # mostly printable ASCII; compressed media is close to random and far below the bar.
+    ascii_text = sum(1 for byte in head if 0x20 <= byte < 0x7F or byte in b"\t\n\r")
+    return ascii_text >= len(head) * _MIN_ASCII_SHARE
 
 
 def _is_mostly_printable(text: str) -> bool:

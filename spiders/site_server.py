@@ -121,7 +121,9 @@ class SiteServer:
         last_modified: int = SITE_LAST_MODIFIED,
     ) -> None:
         self.httpd = SiteHTTPServer(root, dict(routes or {}), last_modified)
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def port(self) -> int:

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scrapy import Request, Spider, signals
+from scrapy.http import Response
+from scrapy.utils.test import get_crawler
+
+from tests.mockserver import MockServer
+
+
+@pytest.fixture
+def server() -> Iterator[MockServer]:
+    with MockServer() as running:
+        yield running
+
+
+class ItemsSpider(Spider):
+    """Yields the items it was given, as a spider yields scraped items."""
+
+    name = "items"
+
+    def __init__(self, items: list[Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._items = items
+
+    async def start(self) -> AsyncIterator[Any]:
+        # Items come from a callback, as in a real crawl; the engine notices the end of a
+        # callback's item processing at once, but that of items from start() only at its next
+        # 5-second heartbeat.
+        yield Request("data:,", callback=self.emit, dont_filter=True)
+
+    def emit(self, response: Response) -> Iterator[Any]:
+        yield from self._items
+
+
+@dataclass
+class CrawlResult:
+    items: list[Any]
+    stats: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    store: Path = Path()
+
+    def stat(self, name: str) -> int:
+        return int(self.stats.get(name, 0))
+
+
+@dataclass
+class Crawl:
+    """Runs in-process crawls of :class:`ItemsSpider` with the add-on switched on."""
+
+    store: Path
+    caplog: pytest.LogCaptureFixture
+
+    def settings(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {
+            "ADDONS": {"mediapipe.Addon": 300},
+            "MEDIAPIPE_STORE": str(self.store),
+            "MEDIAPIPE_ALLOW_PRIVATE_NETWORKS": True,
+            "DOWNLOAD_TIMEOUT": 10,
+            "RETRY_ENABLED": False,
+            "LOG_LEVEL": "DEBUG",
+            **(extra or {}),
+        }
+
+    async def __call__(
+        self, items: list[Any], settings: dict[str, Any] | None = None, spider: type = ItemsSpider
+    ) -> CrawlResult:
+        crawler = get_crawler(spider, self.settings(settings))
+        scraped: list[Any] = []
+
+        def collect(item: Any) -> None:
+            scraped.append(item)
+
+        crawler.signals.connect(collect, signal=signals.item_scraped)
+        self.caplog.clear()
+        with self.caplog.at_level(logging.DEBUG):
+            await crawler.crawl(items=items)
+        warnings = [
+            r.getMessage()
+            for r in self.caplog.records
+            if r.levelno == logging.WARNING and r.name.startswith("mediapipe")
+        ]
+        assert crawler.stats is not None
+        return CrawlResult(scraped, crawler.stats.get_stats(), warnings, self.store)
+
+
+@pytest.fixture
+def crawl(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Crawl:
+    return Crawl(tmp_path / "store", caplog)

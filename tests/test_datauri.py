@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import base64
+import os
+from urllib.parse import quote_from_bytes
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mediapipe.datauri import BadDataURI, decode_data_uri, is_data_uri
+
+FUZZ_EXAMPLES = int(os.environ.get("MEDIAPIPE_FUZZ_EXAMPLES", "300"))
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_BASE64 = base64.b64encode(PNG_SIGNATURE + b"\x00\x00\x00\rIHDR").decode()
+SVG = '<svg xmlns="http://www.w3.org/2000/svg"/>'
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("data:,x", True),
+        ("DATA:image/png;base64,AA==", True),
+        ("Data:", True),
+        (" data:,x", False),
+        ("https://x.test/data:,x", False),
+        ("/data:,x", False),
+        ("dat", False),
+        ("datauri", False),
+        ("", False),
+    ],
+)
+def test_is_data_uri(source: str, expected: bool) -> None:
+    assert is_data_uri(source) is expected
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        (
+            f"data:image/png;base64,{PNG_BASE64}",
+            ("image/png", PNG_SIGNATURE + b"\x00\x00\x00\rIHDR"),
+        ),
+        (
+            f"DATA:IMAGE/PNG;base64,{PNG_BASE64}",
+            ("image/png", PNG_SIGNATURE + b"\x00\x00\x00\rIHDR"),
+        ),
+        ("Data:image/png;base64,iVBO\n Rw0K\r\nGgo=", ("image/png", PNG_SIGNATURE)),
+        ("data:image/png;base64,iVBORw0KGgo%3D", ("image/png", PNG_SIGNATURE)),
+        ("data:image/png;base64,%2B%2F%2B%2F", ("image/png", b"\xfb\xff\xbf")),
+        ("data:image/png;base64,", ("image/png", b"")),
+        (
+            "data:image/svg+xml,%3Csvg%20xmlns%3D%22x%22%2F%3E",
+            ("image/svg+xml", b'<svg xmlns="x"/>'),
+        ),
+        (f"data:image/svg+xml;charset=utf-8,{SVG}", ("image/svg+xml", SVG.encode())),
+        ('data:image/svg+xml;charset="utf-8";foo=bar,<svg/>', ("image/svg+xml", b"<svg/>")),
+        ("data:,hello", (None, b"hello")),
+        ("data:;charset=utf-8,hello", (None, b"hello")),
+        ("data:;base64,aGk=", (None, b"hi")),
+        ("data:text/plain,hello", ("text/plain", b"hello")),
+        ("data:,h\u00e9llo %E7%8C%AB", (None, "héllo 猫".encode())),
+        ("data:audio/mpeg;base64,SUQz", ("audio/mpeg", b"ID3")),
+    ],
+)
+def test_decode_data_uri(uri: str, expected: tuple[str | None, bytes]) -> None:
+    assert decode_data_uri(uri) == expected
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("data:", "no ','"),
+        ("data:image/png", "no ','"),
+        ("data:image/png;base64", "no ','"),
+        ("data:image/png;base64,@@@", "base64"),
+        ("data:image/png;base64,iVBORw0KGgo", "padding"),
+        ("data:image/png;base64,QQ==QQ==", "base64"),
+        ("data:image/png;base64,QQ==\u00e9", "base64"),
+        ("data:image/png;base64,QQ%40=", "base64"),
+        ("data:image/png;BASE64,QQ==", "malformed"),
+        ("data:image/png;foo,bar", "malformed"),
+        ("data:image png,bar", "malformed"),
+        ("data:imäge/png,x", "malformed"),
+        ("data:\ud800,x", "surrogates"),
+        ("https://x.test/a.png", "not a data: URI"),
+        (" data:,x", "not a data: URI"),
+        ("", "not a data: URI"),
+    ],
+)
+def test_malformed_data_uris(uri: str, message: str) -> None:
+    with pytest.raises(BadDataURI, match=message):
+        decode_data_uri(uri)
+
+
+def test_bad_data_uri_is_a_value_error() -> None:
+    assert issubclass(BadDataURI, ValueError)
+
+
+def decode_or_message(uri: str) -> tuple[str | None, bytes] | str:
+    try:
+        return decode_data_uri(uri)
+    except BadDataURI as error:
+        return str(error)
+
+
+shaped_data_uris = st.builds(
+    "{}:{}{},{}".format,
+    st.sampled_from(["data", "DATA", "Data"]),
+    st.one_of(
+        st.sampled_from(["", "image/png", "text/plain;charset=utf-8", 'a/b;x="y"', "a/b;"]),
+        st.text(max_size=12),
+    ),
+    st.sampled_from(["", ";base64", ";BASE64"]),
+    st.one_of(st.text(alphabet="ABCDabcd0123+/=%2BF \n", max_size=24), st.text(max_size=24)),
+)
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None)
+@given(st.one_of(st.text(), st.text().map("data:".__add__), shaped_data_uris))
+def test_decode_only_raises_bad_data_uri(uri: str) -> None:
+    outcome = decode_or_message(uri)
+
+    if isinstance(outcome, str):
+        assert outcome  # a short human message
+    else:
+        declared, data = outcome
+        assert is_data_uri(uri)
+        assert declared is None or declared == declared.lower()
+        assert isinstance(data, bytes)
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None)
+@given(st.binary())
+def test_base64_round_trip(data: bytes) -> None:
+    uri = "data:application/octet-stream;base64," + base64.b64encode(data).decode()
+    assert decode_data_uri(uri) == ("application/octet-stream", data)
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None)
+@given(st.binary())
+def test_percent_encoded_round_trip(data: bytes) -> None:
+    uri = "data:application/octet-stream," + quote_from_bytes(data, safe="")
+    assert decode_data_uri(uri) == ("application/octet-stream", data)
