@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scrapy import Request, Spider
-from scrapy.http import Response
 from scrapy.crawler import AsyncCrawlerRunner
 from scrapy.utils.reactor import is_reactor_installed
 
@@ -17,6 +15,11 @@ from mediapipe.middleware import MediaDownloaderMiddleware
 from mediapipe.options import SPIDER_ATTRIBUTE, CallOptions
 from mediapipe.pipeline import MediaPipeline
 from mediapipe.settings import DEFAULTS
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+
+    from scrapy.http import Response
 
 THUMBNAIL_FOLDER = "thumbnails"
 THUMBNAIL_PREFIX = "/thumbnail/"
@@ -67,8 +70,7 @@ async def copy_media(
     """
     sources: list[Any] = [images] if isinstance(images, str) else list(images)
     if target is not None and len(sources) != 1:
-        raise ValueError("copy_media(target=...) stores exactly one source; got "
-                         f"{len(sources)}")
+        raise ValueError(f"copy_media(target=...) stores exactly one source; got {len(sources)}")
     crawl_settings = _crawl_settings(
         settings or {},
         add_url=add_url,
@@ -91,8 +93,10 @@ async def copy_media(
         await runner.crawl(_CopyMediaSpider, item=item, call=call)
     records = item.get(_RESULTS_FIELD)
     if records is None or len(records) != len(sources):
-        raise RuntimeError("copy_media: the media pipeline did not process the sources "
-                           "(see the errors logged above)")
+        raise RuntimeError(
+            "copy_media: the media pipeline did not process the sources "
+            "(see the errors logged above)"
+        )
     store = Path(crawl_settings["MEDIAPIPE_STORE"])
     if return_target:
         return [
@@ -152,8 +156,11 @@ def _crawl_settings(
     merged.update(user)
     for name in ("MEDIAPIPE_URLS_FIELD", "MEDIAPIPE_TAGS_FIELD", "MEDIAPIPE_ALT_FIELD"):
         merged.setdefault(name, DEFAULTS[name])
-    store = Path(media_dir if media_dir is not None else
-                 merged.get("MEDIAPIPE_STORE") or DEFAULTS["MEDIAPIPE_STORE"])
+    store = Path(
+        media_dir
+        if media_dir is not None
+        else merged.get("MEDIAPIPE_STORE") or DEFAULTS["MEDIAPIPE_STORE"]
+    )
     if thumbnail:
         store = store / THUMBNAIL_FOLDER
         merged["MEDIAPIPE_URL_PREFIX"] = THUMBNAIL_PREFIX

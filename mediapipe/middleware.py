@@ -13,10 +13,11 @@ from mediapipe.exceptions import MediaError
 from mediapipe.transfer import Transfer
 
 if TYPE_CHECKING:
+    from typing import Self
+
     from scrapy import Request
     from scrapy.crawler import Crawler
     from scrapy.http import Headers, Response
-    from typing_extensions import Self
 
 logger = logging.getLogger(__name__)
 

@@ -27,9 +27,10 @@ from mediapipe.store import FilesystemStore, StorageError, StoredFile
 from mediapipe.transfer import Transfer
 
 if TYPE_CHECKING:
+    from typing import Self
+
     from scrapy.crawler import Crawler
     from scrapy.http import Response
-    from typing_extensions import Self
 
     from mediapipe.store import MediaStore, TempFile
 
@@ -92,8 +93,10 @@ class MediaPipeline:
         tags = adapter.get(self.config.tags_field) if self.config.tags_field in adapter else None
         alt = adapter.get(self.config.alt_field) if self.config.alt_field in adapter else None
         records = await asyncio.gather(
-            *(self.resolve(source, tags, _alt_for(alt, index)) for index, source in
-              enumerate(sources))
+            *(
+                self.resolve(source, tags, _alt_for(alt, index))
+                for index, source in enumerate(sources)
+            )
         )
         adapter[field] = [record.url for record in records]
         self._attach_records(adapter, item, records)
@@ -147,8 +150,15 @@ class MediaPipeline:
         url = "https:" + source if source.startswith("//") else source
         if is_data_uri(url):
             return self._store_data_uri(source, tags, alt)
-        if urlsplit(url).scheme.lower() not in ("http", "https"):
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname
+        except ValueError as exc:
+            raise MediaError("unsupported-url", str(exc)) from exc
+        if parts.scheme.lower() not in ("http", "https"):
             raise MediaError("unsupported-url", "only http(s), data: and local /paths are taken")
+        if not host:
+            raise MediaError("unsupported-url", "the URL names no host")
         key = hash_source(source)
         reused = self.store.lookup(key, self.config.expires_days)
         if reused is not None:
@@ -156,9 +166,7 @@ class MediaPipeline:
             return self._record(source, reused, "uptodate")
         return await self._download(source, url, key, tags, alt)
 
-    async def _download(
-        self, source: str, url: str, key: str, tags: Any, alt: Any
-    ) -> MediaRecord:
+    async def _download(self, source: str, url: str, key: str, tags: Any, alt: Any) -> MediaRecord:
         transfer = Transfer(source, self.store, self.config.media_types, self.config.max_size)
         try:
             request = self._request(url, transfer)
@@ -205,7 +213,8 @@ class MediaPipeline:
         alt: Any,
         response: Response,
     ) -> StoredFile:
-        assert transfer.temp is not None and transfer.verdict is not None
+        assert transfer.temp is not None
+        assert transfer.verdict is not None
         verdict = transfer.verdict
         epoch = epoch_from_headers(
             response.headers.get(b"Last-Modified"), response.headers.get(b"Date")
@@ -345,7 +354,8 @@ class MediaPipeline:
             f"mediapipe: {counts['sources']} sources in {counts['items']} items: "
             f"{counts['status/downloaded']} stored, {counts['status/data']} from data URIs, "
             f"{counts['status/uptodate']} reused, {counts['status/local']} local, "
-            f"{counts['status/failed']} failed" + (f" ({failed})" if failed else "")
+            f"{counts['status/failed']} failed"
+            + (f" ({failed})" if failed else "")
             + f", {counts['stored_bytes']} bytes written"
         )
 

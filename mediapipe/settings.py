@@ -117,7 +117,11 @@ def _int(value: Any, name: str, *, minimum: int) -> int:
         number = int(value)
     except (TypeError, ValueError):
         raise SettingError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
-    if isinstance(value, bool) or number < minimum or (isinstance(value, float) and value != number):
+    if (
+        isinstance(value, bool)
+        or number < minimum
+        or (isinstance(value, float) and value != number)
+    ):
         raise SettingError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return number
 

@@ -52,6 +52,8 @@ class TempFile:
         self.size += len(data)
 
     def read_head(self, count: int) -> bytes:
+        if not self._file.closed:
+            self._file.flush()
         with self.path.open("rb") as reader:
             return reader.read(count)
 

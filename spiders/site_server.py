@@ -83,15 +83,17 @@ class SiteHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         """Quiet: the crawl logs every request already."""
 
 
 def content_type_for(path: Path) -> str:
     if not path.suffix:
         return "application/octet-stream"
-    return _TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or (
-        "application/octet-stream"
+    return (
+        _TYPES.get(path.suffix)
+        or mimetypes.guess_type(path.name)[0]
+        or ("application/octet-stream")
     )
 
 

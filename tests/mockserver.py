@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import threading
 import time
-from collections.abc import Callable
 from email.utils import formatdate
+from typing import TYPE_CHECKING
 
 from spiders.site_server import Route, SiteHandler, SiteServer
 from tests import media
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 LAST_MODIFIED = "Wed, 01 Jan 2020 00:00:00 GMT"
 LAST_MODIFIED_EPOCH = 1577836800
@@ -21,6 +25,9 @@ SLOW_SECONDS = 3.0
 
 
 def body(payload: bytes, content_type: str | None, **headers: str) -> Route:
+    """A 200 answer; ``Last-Modified`` is LAST_MODIFIED unless given, so names are known."""
+    headers = {"Last-Modified": LAST_MODIFIED, **headers}
+
     def route(handler: SiteHandler) -> None:
         handler.send_body(200, payload, content_type, headers)
 
@@ -84,10 +91,8 @@ def truncated(payload: bytes, declared: int) -> Route:
 def slow(seconds: float) -> Route:
     def route(handler: SiteHandler) -> None:
         time.sleep(seconds)
-        try:
+        with contextlib.suppress(OSError):
             handler.send_body(200, media.PNG, "image/png")
-        except OSError:
-            pass
 
     return route
 
@@ -171,10 +176,12 @@ ROUTES: dict[str, Callable[..., None]] = {
     "/redirect/png": redirect("/img/png"),
     "/redirect/twice": redirect("/redirect/png", 301),
     "/redirect/to-404": redirect("/status/404"),
-    "/big/declared": streamed(b"\x89PNG\r\n\x1a\n" + bytes(8184), BIG_BODY // 8192, "image/png",
-                              length=True),
-    "/big/chunked": streamed(media.PNG + bytes(8192 - len(media.PNG)), BIG_BODY // 8192,
-                             "image/png", length=False),
+    "/big/declared": streamed(
+        b"\x89PNG\r\n\x1a\n" + bytes(8184), BIG_BODY // 8192, "image/png", length=True
+    ),
+    "/big/chunked": streamed(
+        media.PNG + bytes(8192 - len(media.PNG)), BIG_BODY // 8192, "image/png", length=False
+    ),
     "/refused/html-body": streamed(b"<html>" + b"x" * 8186, 200, "text/html", length=True),
     "/truncated": truncated(media.PNG[:20], len(media.PNG) + 100),
     "/slow": slow(SLOW_SECONDS),
@@ -204,9 +211,14 @@ class MockServer(SiteServer):
     def seen_headers(self) -> list[dict[str, str]]:
         return self.httpd.seen_headers  # type: ignore[attr-defined, no-any-return]
 
-    @property
-    def chunks_sent(self) -> dict[str, int]:
-        return self.httpd.chunks_sent  # type: ignore[attr-defined, no-any-return]
+    def chunks_sent(self, path: str, timeout: float = 10.0) -> int:
+        """How many chunks a streamed route wrote before the client hung up (waits for it)."""
+        deadline = time.monotonic() + timeout
+        while path not in self.httpd.chunks_sent:  # type: ignore[attr-defined]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"route {path} did not finish within {timeout} s")
+            time.sleep(0.01)
+        return int(self.httpd.chunks_sent[path])  # type: ignore[attr-defined]
 
 
 def http_date(epoch: float) -> str:
