@@ -16,7 +16,7 @@ class CallOptions:
     """
 
     headers: dict[str, Any] = field(default_factory=dict)
-    cookies: dict[str, str] | list[dict[str, Any]] = field(default_factory=dict)
+    cookies: dict[str, str] = field(default_factory=dict)
     proxy: str | None = None
     target: str | None = None
 

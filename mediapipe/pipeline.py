@@ -170,7 +170,8 @@ class MediaPipeline:
         transfer = Transfer(source, self.store, self.config.media_types, self.config.max_size)
         try:
             request = self._request(url, transfer)
-            response = await self.crawler.engine.download_async(request)  # type: ignore[union-attr]
+            assert self.crawler.engine is not None
+            response = await self.crawler.engine.download_async(request)
             if not 200 <= response.status < 300 or response.status == 206:
                 raise MediaError(f"http-{response.status}", f"from {response.url}")
             if transfer.temp is None or not transfer.temp.closed:
@@ -193,12 +194,13 @@ class MediaPipeline:
         }
         if self.call.proxy:
             meta["proxy"] = self.call.proxy
+        cookies: dict[str | bytes, str | bytes | bool | float | int] = dict(self.call.cookies)
         try:
             return Request(
                 url,
                 meta=meta,
                 headers=self.call.headers or None,
-                cookies=self.call.cookies or None,
+                cookies=cookies or None,
                 dont_filter=True,
             )
         except ValueError as exc:

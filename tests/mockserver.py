@@ -209,7 +209,7 @@ class MockServer(SiteServer):
 
     @property
     def seen_headers(self) -> list[dict[str, str]]:
-        return self.httpd.seen_headers  # type: ignore[attr-defined, no-any-return]
+        return self.httpd.seen_headers  # type: ignore[attr-defined]
 
     def chunks_sent(self, path: str, timeout: float = 10.0) -> int:
         """How many chunks a streamed route wrote before the client hung up (waits for it)."""
