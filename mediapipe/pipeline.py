@@ -194,7 +194,9 @@ class MediaPipeline:
         }
         if self.call.proxy:
             meta["proxy"] = self.call.proxy
-        cookies: dict[str | bytes, str | bytes | bool | float | int] = dict(self.call.cookies)
+        cookies: dict[str | bytes, str | bytes | bool | float | int] = {
+            name: value for name, value in self.call.cookies.items()
+        }
         try:
             return Request(
                 url,

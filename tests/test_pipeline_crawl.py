@@ -6,8 +6,7 @@ import hashlib
 import json
 import socket
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 import pytest
@@ -17,6 +16,8 @@ from tests import media
 from tests.mockserver import BIG_BODY, DATE_ONLY_EPOCH, LAST_MODIFIED_EPOCH
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tests.conftest import Crawl, CrawlResult
     from tests.mockserver import MockServer
 
@@ -222,7 +223,7 @@ async def test_media_requests_are_allowed_off_site(crawl: Crawl, server: MockSer
     from tests.conftest import ItemsSpider
 
     class CdnSpider(ItemsSpider):
-        allowed_domains = ["example.com"]
+        allowed_domains: ClassVar[list[str]] = ["example.com"]
 
     result = await crawl([{"images": [f"{server.url}/img/png"]}], spider=CdnSpider)
     assert result.items[0]["media"][0]["status"] == "downloaded"
