@@ -196,8 +196,12 @@ class FilesystemStore:
         width: int | None,
         height: int | None,
     ) -> StoredFile:
-        temp.close()
-        final = self.final_path(name)
+        try:
+            temp.close()
+            final = self.final_path(name)
+        except OSError:
+            temp.discard()
+            raise
         record = StoredFile(
             path=final.relative_to(self.root).as_posix(),
             size=temp.size,

@@ -11,8 +11,12 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -381,6 +385,29 @@ def test_target_cannot_leave_store(tmp_path: Path, server: MockServer) -> None:
 
 
 @pytest_twisted.ensureDeferred
+async def test_target_honoured_when_source_already_stored(
+    tmp_path: Path, server: MockServer
+) -> None:
+    """A source already in the store (spec §8 reuse) must still end up at the given target."""
+    first, second = f"{server.url}/img/gif", f"{server.url}/img/jpeg"
+    store = tmp_path / "store"
+
+    async def call(source: str, target: str | None) -> list[Any]:
+        return await deferred_from_coro(  # type: ignore[no-any-return]
+            copy_media([source], target=target, media_dir=store, settings=ALLOW)
+        )
+
+    assert await call(first, "a.gif") == [f"/media/a.gif{provenance(first)}"]
+    plain = await call(second, None)
+    assert plain[0].startswith("/media/")
+    assert await call(first, "b.gif") == [f"/media/b.gif{provenance(first)}"]
+    assert await call(second, "c.jpg") == [f"/media/c.jpg{provenance(second)}"]
+    files = stored_files(store)
+    assert files["a.gif"] == files["b.gif"] == media.GIF
+    assert files["c.jpg"] == media.JPEG
+
+
+@pytest_twisted.ensureDeferred
 async def test_target_with_two_sources_raises(tmp_path: Path, server: MockServer) -> None:
     sources = [f"{server.url}/img/png", f"{server.url}/img/gif"]
     with pytest.raises(ValueError, match="exactly one source"):
@@ -513,7 +540,7 @@ def test_timeout_fails_slow_source(tmp_path: Path, server: MockServer) -> None:
     assert stored_files(tmp_path / STORE) == {}
 
 
-def test_ssl_flag_controls_certificate_check(tmp_path: Path, server: MockServer) -> None:
+def test_ssl_flag_controls_certificate_check(tmp_path: Path) -> None:
     with TLSServer(tmp_path) as tls:
         source = f"{tls.url}{PNG_PATH}"
         run = run_script(
@@ -526,7 +553,7 @@ def test_ssl_flag_controls_certificate_check(tmp_path: Path, server: MockServer)
 
             result = asyncio.run(main())
             """,
-            server.url,
+            tls.url,
             [source],
         )
         assert tls.count(PNG_PATH) == 1  # the verifying client never sent a request
@@ -539,6 +566,59 @@ def test_ssl_flag_controls_certificate_check(tmp_path: Path, server: MockServer)
     run.assert_now(epoch)
     assert rest == f"{h16(source)}.png{provenance(source)}"
     assert stored_files(tmp_path / "lax") == {f"{epoch}_{h16(source)}.png": media.PNG}
+
+
+@contextmanager
+def redirecting_to(location: str) -> Iterator[str]:
+    """A server on 127.0.0.1 that answers every GET with a 302 to ``location``; yields its URL."""
+
+    class Redirect(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet."""
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/go"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+@pytest_twisted.ensureDeferred
+async def test_credentials_not_sent_to_redirect_target_on_other_host(
+    tmp_path: Path, server: MockServer
+) -> None:
+    """Spec §10: headers and cookies must not follow a redirect to another host."""
+    other_host = f"http://localhost:{server.url.rpartition(':')[2]}/echo"
+    with redirecting_to(other_host) as source:
+        result = await deferred_from_coro(
+            copy_media(
+                [source],
+                headers={"X-Token": "s"},
+                cookies={"session": "abc"},
+                media_dir=tmp_path / "store",
+                settings=ALLOW,
+            )
+        )
+    assert server.count("/echo") == 1
+    [seen] = server.seen_headers
+    assert seen["Host"] == f"localhost:{server.url.rpartition(':')[2]}"
+    assert "X-Token" not in seen
+    assert "Cookie" not in seen
+    assert "?" not in result[0]
+    name = result[0].removeprefix("/media/")
+    assert stored_files(tmp_path / "store") == {name: media.PNG}
 
 
 # -- inside a running Twisted reactor ---------------------------------------------------------
