@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import Request, Spider
 from scrapy.crawler import AsyncCrawlerRunner
+from scrapy.settings import Settings
 from scrapy.utils.reactor import is_reactor_installed
 
 from mediapipe.middleware import MediaDownloaderMiddleware
 from mediapipe.options import SPIDER_ATTRIBUTE, CallOptions
 from mediapipe.pipeline import MediaPipeline
-from mediapipe.settings import DEFAULTS
+from mediapipe.settings import DEFAULTS, MediaConfig
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -71,6 +72,8 @@ async def copy_media(
     sources: list[Any] = [images] if isinstance(images, str) else list(images)
     if target is not None and len(sources) != 1:
         raise ValueError(f"copy_media(target=...) stores exactly one source; got {len(sources)}")
+    if not sources:
+        return []
     crawl_settings = _crawl_settings(
         settings or {},
         add_url=add_url,
@@ -88,6 +91,8 @@ async def copy_media(
         item[fields["MEDIAPIPE_TAGS_FIELD"]] = tags
     if alt is not None:
         item[fields["MEDIAPIPE_ALT_FIELD"]] = alt
+    # Bad settings raise here, before a crawler opens download handlers it would not close.
+    MediaConfig.from_settings(Settings(crawl_settings))
     runner = AsyncCrawlerRunner(crawl_settings)
     with _script_logging():
         await runner.crawl(_CopyMediaSpider, item=item, call=call)

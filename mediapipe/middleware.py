@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from scrapy import signals
 from scrapy.exceptions import StopDownload
@@ -46,10 +47,16 @@ class MediaDownloaderMiddleware:
         return cls(crawler)
 
     def process_request(self, request: Request) -> None:
-        if _transfer(request) is None:
+        transfer = _transfer(request)
+        if transfer is None:
             return
         # Ask for the bytes as stored: a compressed body would be hashed and sniffed compressed.
         request.headers[b"Accept-Encoding"] = b"identity"
+        if transfer.credential_headers and urlsplit(request.url).hostname != (
+            transfer.credential_host
+        ):
+            for name in transfer.credential_headers:
+                request.headers.pop(name, None)
 
     def process_response(self, request: Request, response: Response) -> Response:
         transfer = _transfer(request)

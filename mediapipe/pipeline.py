@@ -160,7 +160,8 @@ class MediaPipeline:
         if not host:
             raise MediaError("unsupported-url", "the URL names no host")
         key = hash_source(source)
-        reused = self.store.lookup(key, self.config.expires_days)
+        # A caller-chosen target is always written, whatever is stored under another name.
+        reused = None if self.call.target else self.store.lookup(key, self.config.expires_days)
         if reused is not None:
             logger.debug("Media (uptodate): %s is %s", source, reused.path)
             return self._record(source, reused, "uptodate")
@@ -168,6 +169,8 @@ class MediaPipeline:
 
     async def _download(self, source: str, url: str, key: str, tags: Any, alt: Any) -> MediaRecord:
         transfer = Transfer(source, self.store, self.config.media_types, self.config.max_size)
+        if self.call.headers:
+            transfer.restrict_headers(urlsplit(url).hostname, self.call.headers)
         try:
             request = self._request(url, transfer)
             assert self.crawler.engine is not None

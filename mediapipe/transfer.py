@@ -21,6 +21,8 @@ from mediapipe.sniff import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from scrapy.http import Headers
 
     from mediapipe.store import MediaStore, TempFile
@@ -45,6 +47,13 @@ class Transfer:
         self.temp: TempFile | None = None
         self._head = bytearray()
         self._received = 0
+        self.credential_host: str | None = None
+        self.credential_headers: tuple[str, ...] = ()
+
+    def restrict_headers(self, host: str | None, headers: Iterable[str]) -> None:
+        """Send ``headers`` to ``host`` only, never to a redirect target on another host."""
+        self.credential_host = host
+        self.credential_headers = tuple(headers)
 
     # -- called by the middleware, while the response arrives -------------------------------
 

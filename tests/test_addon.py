@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -25,6 +24,8 @@ from mediapipe.settings import SettingError
 from tests import media
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tests.conftest import Crawl
     from tests.mockserver import MockServer
 
@@ -115,7 +116,10 @@ def test_addon_keeps_a_component_the_project_switched_off() -> None:
 
 
 def test_addon_keeps_the_project_csv_exporter() -> None:
-    exporters = {"csv": "scrapy.exporters.CsvItemExporter", "xml": "scrapy.exporters.XmlItemExporter"}
+    exporters = {
+        "csv": "scrapy.exporters.CsvItemExporter",
+        "xml": "scrapy.exporters.XmlItemExporter",
+    }
     settings = Settings({"FEED_EXPORTERS": dict(exporters)}, priority="project")
 
     Addon().update_settings(settings)
@@ -149,9 +153,7 @@ def test_addon_through_a_real_crawler_keeps_project_priorities() -> None:
     assert component_priorities(crawler.settings, "DOWNLOADER_MIDDLEWARES") == {
         MediaDownloaderMiddleware: 950
     }
-    assert crawler.settings.getdict("FEED_EXPORTERS") == {
-        "csv": "scrapy.exporters.CsvItemExporter"
-    }
+    assert crawler.settings.getdict("FEED_EXPORTERS") == {"csv": "scrapy.exporters.CsvItemExporter"}
 
 
 # -- activation in a crawl -----------------------------------------------------------------------
@@ -388,17 +390,17 @@ async def test_every_item_type_is_rewritten_in_place(crawl: Crawl, server: MockS
             assert "media" not in item
         else:
             assert not hasattr(item, "media")
-    missing = [w for w in result.warnings if "has no field 'media'" in w]
+    missing = [w for w in result.warnings if "'media'" in w]
     assert len(missing) == len(WITHOUT_MEDIA)
     for cls in WITHOUT_MEDIA:
-        assert sum(message.startswith(f"{cls.__name__} ") for message in missing) == 1
+        assert sum(cls.__name__ in message for message in missing) == 1, (cls, missing)
     assert result.stat("mediapipe/results_field_missing") == 2 * len(WITHOUT_MEDIA)
     assert result.stat("mediapipe/items") == len(items)
     # The one 404 source is fetched once and warned about once.
     assert server.count("/status/404") == 1
-    assert [w for w in result.warnings if "http-404" in w] == [
-        f"Media (failed: http-404): {server.url}/status/404 (from {server.url}/status/404)"
-    ]
+    failed = [w for w in result.warnings if "http-404" in w]
+    assert len(failed) == 1
+    assert f"{server.url}/status/404" in failed[0]
     assert len(result.warnings) == len(WITHOUT_MEDIA) + 1
 
 
