@@ -604,3 +604,20 @@ async def test_summary_line_and_stats(
         "mediapipe: 4 sources in 1 items: 1 stored, 1 from data URIs, 0 reused, 1 local, "
         f"1 failed (http-404: 1), {2 * len(media.PNG)} bytes written"
     ]
+
+
+@pytest_twisted.ensureDeferred
+async def test_protocol_relative_sources_are_fetched_over_https(
+    crawl: Crawl, tmp_path: Path
+) -> None:
+    from tests.tls import PNG_PATH, TLSServer
+
+    with TLSServer(tmp_path) as tls:
+        source = tls.url.removeprefix("https:") + PNG_PATH
+        assert source.startswith("//127.0.0.1:")
+        record, result = await one(crawl, source)
+    assert record["status"] == "downloaded"
+    assert tls.count(PNG_PATH) == 1
+    assert (result.store / record["path"]).read_bytes() == media.PNG
+    assert record["path"].endswith(f"_{h16(source)}.png")
+    assert record["url"].endswith("?url=" + quote(source, safe=""))
