@@ -84,7 +84,7 @@ class MediaPipeline:
         else:
             self._inc("invalid_field")
             logger.warning(
-                "Media field %r of %s is a %s, not a list of str: item left untouched",
+                "Media field %r of %s has type %s, not a list of str: item left untouched",
                 field,
                 type(item).__name__,
                 type(value).__name__,
@@ -184,7 +184,7 @@ class MediaPipeline:
             transfer.discard()
             raise reason_for(exc) from exc
         logger.debug("Media (downloaded): %s as %s", source, stored.path)
-        self._inc("stored_bytes", stored.size)
+        self._count_file(stored)
         return self._record(source, stored, "downloaded")
 
     def _request(self, url: str, transfer: Transfer) -> Request:
@@ -294,7 +294,7 @@ class MediaPipeline:
         del data
         ext = choose_extension(verdict.ext, declared, None)
         stored = self._store_temp(source, key, temp, None, ext, verdict, tags, alt)
-        self._inc("stored_bytes", stored.size)
+        self._count_file(stored)
         return self._record(source, stored, "data")
 
     def _record(self, source: str, stored: StoredFile, status: str) -> MediaRecord:
@@ -343,6 +343,10 @@ class MediaPipeline:
         if record.reason is not None:
             self._inc(f"failed/{record.reason}")
 
+    def _count_file(self, stored: StoredFile) -> None:
+        self._inc("stored_files")
+        self._inc("stored_bytes", stored.size)
+
     def _inc(self, name: str, count: int = 1) -> None:
         self._counts[name] += count
         if self.crawler.stats is not None:
@@ -359,11 +363,11 @@ class MediaPipeline:
         failed = ", ".join(f"{reason}: {count}" for reason, count in reasons)
         return (
             f"mediapipe: {counts['sources']} sources in {counts['items']} items: "
-            f"{counts['status/downloaded']} stored, {counts['status/data']} from data URIs, "
+            f"{counts['status/downloaded']} downloaded, {counts['status/data']} from data URIs, "
             f"{counts['status/uptodate']} reused, {counts['status/local']} local, "
             f"{counts['status/failed']} failed"
             + (f" ({failed})" if failed else "")
-            + f", {counts['stored_bytes']} bytes written"
+            + f"; {counts['stored_files']} files, {counts['stored_bytes']} bytes written"
         )
 
 

@@ -8,8 +8,9 @@ from urllib.parse import quote
 
 STATUSES = ("downloaded", "uptodate", "data", "local", "failed")
 
-# Unreserved characters plus "+" and ",", which the label keeps and which are literal in a path.
-_NAME_SAFE = "-._~+,"
+# Unreserved characters plus "+", which the label keeps and which is literal in a path. A ","
+# is encoded: CSV exports join list fields with it.
+_NAME_SAFE = "-._~+"
 
 
 @dataclass(frozen=True, slots=True)

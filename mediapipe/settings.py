@@ -52,6 +52,16 @@ class MediaConfig:
     cache_size: int
     fsync: bool
 
+    def __post_init__(self) -> None:
+        fields = [self.urls_field, self.tags_field, self.alt_field]
+        if self.results_field is not None:
+            fields.append(self.results_field)
+        if len(set(fields)) != len(fields):
+            raise SettingError(
+                "MEDIAPIPE_URLS_FIELD, MEDIAPIPE_TAGS_FIELD, MEDIAPIPE_ALT_FIELD and "
+                f"MEDIAPIPE_RESULTS_FIELD must name different fields, got {fields}"
+            )
+
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> MediaConfig:
         def get(name: str) -> Any:
@@ -163,6 +173,8 @@ def _media_types(value: Any) -> tuple[str, ...]:
 
 
 def _add_url(value: Any) -> bool | str:
+    if value == "":
+        raise SettingError("MEDIAPIPE_ADD_URL must be True, False or a non-empty query string")
     if isinstance(value, str) and value.strip().lower() not in {"true", "false", "1", "0"}:
         return value
     return _bool(value, "MEDIAPIPE_ADD_URL")

@@ -293,8 +293,8 @@ def test_one_warning_per_failed_source(run: Run) -> None:
 def test_log_ends_with_the_mediapipe_summary(run: Run) -> None:
     last = run.log.rstrip("\n").splitlines()[-1]
     match = re.search(
-        r" INFO: mediapipe: (\d+) sources in (\d+) items: (\d+) stored, (\d+) from data URIs, "
-        r"(\d+) reused, (\d+) local, (\d+) failed \((.*)\), (\d+) bytes written$",
+        r" INFO: mediapipe: (\d+) sources in (\d+) items: (\d+) downloaded, (\d+) from data URIs, "
+        r"(\d+) reused, (\d+) local, (\d+) failed \((.*)\); (\d+) files, (\d+) bytes written$",
         last,
     )
     assert match is not None, last
@@ -303,7 +303,7 @@ def test_log_ends_with_the_mediapipe_summary(run: Run) -> None:
     written = {r["path"]: r["size"] for r in records if r["status"] in {"downloaded", "data"}}
     if tally["uptodate"]:
         written = {}  # a second run writes nothing, not even the data URI's file again
-    assert [int(match[n]) for n in (1, 2, 3, 4, 5, 6, 7, 9)] == [
+    assert [int(match[n]) for n in (1, 2, 3, 4, 5, 6, 7, 9, 10)] == [
         15,
         15,
         tally["downloaded"],
@@ -311,6 +311,7 @@ def test_log_ends_with_the_mediapipe_summary(run: Run) -> None:
         tally["uptodate"],
         tally["local"],
         tally["failed"],
+        len(written),
         sum(written.values()),
     ]
     assert sorted(match[8].split(", ")) == ["content-mismatch: 1", "http-404: 1"]

@@ -158,7 +158,7 @@ async def test_data_uris_are_decoded_and_stored(crawl: Crawl, source: str) -> No
     epoch = int(record["path"].split("_", 1)[0])
     assert before <= epoch <= int(time.time())
     assert record["path"] == f"{epoch}_px_{h16(source)}.png"
-    assert record["url"] == "/media/" + quote(record["path"], safe="-._~+,/")  # no provenance
+    assert record["url"] == "/media/" + quote(record["path"], safe="-._~+/")  # no provenance
 
 
 @pytest.mark.parametrize(
@@ -599,10 +599,11 @@ async def test_summary_line_and_stats(
     assert result.stat("mediapipe/status/failed") == 1
     assert result.stat("mediapipe/failed/http-404") == 1
     assert result.stat("mediapipe/stored_bytes") == 2 * len(media.PNG)
+    assert result.stat("mediapipe/stored_files") == 2
     summary = [r.getMessage() for r in caplog.records if r.getMessage().startswith("mediapipe:")]
     assert summary == [
-        "mediapipe: 4 sources in 1 items: 1 stored, 1 from data URIs, 0 reused, 1 local, "
-        f"1 failed (http-404: 1), {2 * len(media.PNG)} bytes written"
+        "mediapipe: 4 sources in 1 items: 1 downloaded, 1 from data URIs, 0 reused, 1 local, "
+        f"1 failed (http-404: 1); 2 files, {2 * len(media.PNG)} bytes written"
     ]
 
 

@@ -36,10 +36,16 @@ class DemoSpider(Spider):
             self._server.stop()
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Request]:
-        for href in response.css("a::attr(href)").getall():
-            yield response.follow(href, callback=self.parse_page)
+        pages = [response.urljoin(href) for href in response.css("a::attr(href)").getall()]
+        yield from self._next_page(pages)
 
-    def parse_page(self, response: Response) -> Iterator[dict[str, Any]]:
+    def _next_page(self, pages: list[str]) -> Iterator[Request]:
+        # One page after the other: a source on two pages is named from its first page's
+        # tags and alt, so the page order must not depend on which response comes first.
+        if pages:
+            yield Request(pages[0], callback=self.parse_page, cb_kwargs={"rest": pages[1:]})
+
+    def parse_page(self, response: Response, rest: list[str]) -> Iterator[Any]:
         for figure in response.css("figure"):
             media = figure.xpath("./img|./audio|./video")
             src = media.attrib.get("src", "")
@@ -53,3 +59,4 @@ class DemoSpider(Spider):
                 "tags": tags,
                 "alt": " ".join(figure.css("figcaption ::text").getall()).strip(),
             }
+        yield from self._next_page(rest)
