@@ -58,7 +58,7 @@ class MediaDownloaderMiddleware:
             for name in transfer.credential_headers:
                 request.headers.pop(name, None)
 
-    def process_response(self, request: Request, response: Response) -> Response:
+    async def process_response(self, request: Request, response: Response) -> Response:
         transfer = _transfer(request)
         if transfer is None:
             return response
@@ -74,7 +74,7 @@ class MediaDownloaderMiddleware:
         if "dataloss" in response.flags:
             transfer.discard()
             raise MediaError("truncated", "the connection closed before the whole body arrived")
-        transfer.finish()
+        await transfer.finish()
         # The body now lives in the store's temporary file; drop Scrapy's copy and the encoding
         # header, so that no later middleware decodes or keeps it again.
         headers = response.headers.copy()
@@ -95,13 +95,5 @@ class MediaDownloaderMiddleware:
 
     def _bytes_received(self, data: bytes, request: Request, **_: object) -> None:
         transfer = _transfer(request)
-        if transfer is None:
-            return
-        try:
-            refusal = transfer.receive(data)
-        except OSError as exc:
-            transfer.refusal = MediaError("storage", str(exc))
-            transfer.discard()
-            raise StopDownload(fail=False) from exc
-        if refusal is not None:
+        if transfer is not None and transfer.receive(data) is not None:
             raise StopDownload(fail=False)

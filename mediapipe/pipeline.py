@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -22,7 +23,13 @@ from mediapipe.naming import source_hash as hash_source
 from mediapipe.options import SPIDER_ATTRIBUTE, CallOptions
 from mediapipe.records import MediaRecord, local_url, with_provenance
 from mediapipe.settings import MediaConfig, SettingError
-from mediapipe.sniff import SNIFF_BYTES, ContentTypeVerdict, classify_content_type, judge_body
+from mediapipe.sniff import (
+    SNIFF_BYTES,
+    ContentTypeVerdict,
+    Verdict,
+    classify_content_type,
+    judge_body,
+)
 from mediapipe.store import FilesystemStore, StorageError, StoredFile
 from mediapipe.transfer import Transfer
 
@@ -30,7 +37,6 @@ if TYPE_CHECKING:
     from typing import Self
 
     from scrapy.crawler import Crawler
-    from scrapy.http import Response
 
     from mediapipe.store import MediaStore, TempFile
 
@@ -52,6 +58,9 @@ class MediaPipeline:
         except StorageError as exc:
             raise SettingError(f"MEDIAPIPE_STORE = {str(self.config.store)!r}: {exc}") from exc
         self.call = CallOptions()
+        self._executor = ThreadPoolExecutor(
+            self.config.writer_threads, thread_name_prefix="mediapipe-writer"
+        )
         self._done: OrderedDict[str, MediaRecord] = OrderedDict()
         self._pending: dict[str, asyncio.Future[MediaRecord]] = {}
         self._counts: Counter[str] = Counter()
@@ -67,6 +76,9 @@ class MediaPipeline:
 
     def open_spider(self) -> None:
         self.call = getattr(self.crawler.spider, SPIDER_ATTRIBUTE, None) or CallOptions()
+
+    def close_spider(self) -> None:
+        self._executor.shutdown(wait=True)
 
     def _log_summary(self) -> None:
         logger.info("%s", self.summary())
@@ -149,7 +161,7 @@ class MediaPipeline:
             return MediaRecord(source=source, url=source, path=None, status="local")
         url = "https:" + source if source.startswith("//") else source
         if is_data_uri(url):
-            return self._store_data_uri(source, tags, alt)
+            return await self._store_data_uri(source, tags, alt)
         try:
             parts = urlsplit(url)
             host = parts.hostname
@@ -168,7 +180,9 @@ class MediaPipeline:
         return await self._download(source, url, key, tags, alt)
 
     async def _download(self, source: str, url: str, key: str, tags: Any, alt: Any) -> MediaRecord:
-        transfer = Transfer(source, self.store, self.config.media_types, self.config.max_size)
+        transfer = Transfer(
+            source, self.store, self._executor, self.config.media_types, self.config.max_size
+        )
         if self.call.headers:
             transfer.restrict_headers(urlsplit(url).hostname, self.call.headers)
         try:
@@ -178,8 +192,15 @@ class MediaPipeline:
             if not 200 <= response.status < 300 or response.status == 206:
                 raise MediaError(f"http-{response.status}", f"from {response.url}")
             if transfer.temp is None or not transfer.temp.closed:
-                transfer.finish()
-            stored = self._commit(source, key, transfer, tags, alt, response)
+                await transfer.finish()
+            assert transfer.temp is not None
+            assert transfer.verdict is not None
+            epoch = epoch_from_headers(
+                response.headers.get(b"Last-Modified"), response.headers.get(b"Date")
+            )
+            ext = choose_extension(transfer.verdict.ext, transfer.declared, response.url)
+            name = self._name(key, epoch, ext, tags, alt)
+            stored = await self._save(transfer.temp, name, key, transfer.verdict)
         except Exception as exc:
             transfer.discard()
             raise reason_for(exc) from exc
@@ -211,61 +232,35 @@ class MediaPipeline:
         except ValueError as exc:
             raise MediaError("unsupported-url", str(exc)) from exc
 
-    def _commit(
-        self,
-        source: str,
-        key: str,
-        transfer: Transfer,
-        tags: Any,
-        alt: Any,
-        response: Response,
-    ) -> StoredFile:
-        assert transfer.temp is not None
-        assert transfer.verdict is not None
-        verdict = transfer.verdict
-        epoch = epoch_from_headers(
-            response.headers.get(b"Last-Modified"), response.headers.get(b"Date")
-        )
-        ext = choose_extension(verdict.ext, transfer.declared, response.url)
-        return self._store_temp(source, key, transfer.temp, epoch, ext, verdict, tags, alt)
-
-    def _store_temp(
-        self,
-        source: str,
-        key: str,
-        temp: TempFile,
-        epoch: int | None,
-        ext: str,
-        verdict: Any,
-        tags: Any,
-        alt: Any,
-    ) -> StoredFile:
+    def _name(self, key: str, epoch: int, ext: str, tags: Any, alt: Any) -> str:
         if self.call.target is not None:
-            name = self.call.target
-        else:
-            label = make_label(tags, alt)
-            name = build_name(
-                epoch if epoch is not None else epoch_from_headers(None, None),
-                label,
-                key,
-                ext,
-                self.config.max_name_bytes,
-            )
-        temp.close()
-        size = image_size(temp.path) if verdict.raster else None
+            return self.call.target
+        label = make_label(tags, alt)
+        return build_name(epoch, label, key, ext, self.config.max_name_bytes)
+
+    async def _save(self, temp: TempFile, name: str, key: str, verdict: Verdict) -> StoredFile:
+        """Measure and commit a validated file on a worker thread: both touch the disk."""
+        loop = asyncio.get_running_loop()
         try:
-            return self.store.commit(
-                temp,
-                name,
-                key,
-                mime=verdict.mime,
-                width=size[0] if size else None,
-                height=size[1] if size else None,
+            return await loop.run_in_executor(
+                self._executor, self._save_blocking, temp, name, key, verdict
             )
         except StorageError as exc:
             raise MediaError("storage", str(exc)) from exc
 
-    def _store_data_uri(self, source: str, tags: Any, alt: Any) -> MediaRecord:
+    def _save_blocking(self, temp: TempFile, name: str, key: str, verdict: Verdict) -> StoredFile:
+        temp.close()
+        size = image_size(temp.path) if verdict.raster else None
+        return self.store.commit(
+            temp,
+            name,
+            key,
+            mime=verdict.mime,
+            width=size[0] if size else None,
+            height=size[1] if size else None,
+        )
+
+    async def _store_data_uri(self, source: str, tags: Any, alt: Any) -> MediaRecord:
         key = hash_source(source)
         reused = self.store.lookup(key, self.config.expires_days)
         if reused is not None:
@@ -293,7 +288,12 @@ class MediaPipeline:
             raise MediaError("storage", str(exc)) from exc
         del data
         ext = choose_extension(verdict.ext, declared, None)
-        stored = self._store_temp(source, key, temp, None, ext, verdict, tags, alt)
+        name = self._name(key, epoch_from_headers(None, None), ext, tags, alt)
+        try:
+            stored = await self._save(temp, name, key, verdict)
+        except MediaError:
+            temp.discard()
+            raise
         self._count_file(stored)
         return self._record(source, stored, "data")
 

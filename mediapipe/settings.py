@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "MEDIAPIPE_EXPIRES": 90,
     "MEDIAPIPE_CACHE_SIZE": 100_000,
     "MEDIAPIPE_FSYNC": False,
+    "MEDIAPIPE_WRITER_THREADS": 4,
 }
 
 _MAX_FILE_NAME_BYTES = 255  # the limit of every common file system
@@ -51,6 +52,7 @@ class MediaConfig:
     expires_days: float
     cache_size: int
     fsync: bool
+    writer_threads: int
 
     def __post_init__(self) -> None:
         fields = [self.urls_field, self.tags_field, self.alt_field]
@@ -85,6 +87,9 @@ class MediaConfig:
             expires_days=_number(get("MEDIAPIPE_EXPIRES"), "MEDIAPIPE_EXPIRES"),
             cache_size=_int(get("MEDIAPIPE_CACHE_SIZE"), "MEDIAPIPE_CACHE_SIZE", minimum=1),
             fsync=_bool(get("MEDIAPIPE_FSYNC"), "MEDIAPIPE_FSYNC"),
+            writer_threads=_int(
+                get("MEDIAPIPE_WRITER_THREADS"), "MEDIAPIPE_WRITER_THREADS", minimum=1
+            ),
         )
 
 

@@ -2,11 +2,12 @@
 
 The pipeline creates a :class:`Transfer` and puts it in ``request.meta["mediapipe"]``; the
 middleware feeds it the response headers and body chunks as they arrive, so refusals happen at
-the headers and the body goes straight into a temporary file of the store.
+the headers and the body goes to a temporary file of the store, written on a worker thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from typing import TYPE_CHECKING
 
@@ -19,9 +20,12 @@ from mediapipe.sniff import (
     essence,
     judge_body,
 )
+from mediapipe.spool import Spool
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
+    from concurrent.futures import Executor
+    from typing import BinaryIO
 
     from scrapy.http import Headers
 
@@ -34,7 +38,12 @@ class Transfer:
     """Receives one media body; one attempt at a time (retries and redirects reset it)."""
 
     def __init__(
-        self, source: str, store: MediaStore, media_types: tuple[str, ...], max_size: int
+        self,
+        source: str,
+        store: MediaStore,
+        executor: Executor,
+        media_types: tuple[str, ...],
+        max_size: int,
     ) -> None:
         self.source = source
         self.store = store
@@ -45,15 +54,25 @@ class Transfer:
         self.refusal: MediaError | None = None
         self.verdict: Verdict | None = None
         self.temp: TempFile | None = None
-        self._head = bytearray()
-        self._received = 0
         self.credential_host: str | None = None
         self.credential_headers: tuple[str, ...] = ()
+        self._executor = executor
+        self._spool: Spool | None = None
+        self._producer: tuple[Callable[[], None], Callable[[], None]] | None = None
+        self._head = bytearray()
+        self._received = 0
 
     def restrict_headers(self, host: str | None, headers: Iterable[str]) -> None:
         """Send ``headers`` to ``host`` only, never to a redirect target on another host."""
         self.credential_host = host
         self.credential_headers = tuple(headers)
+
+    def attach_producer(self, pause: Callable[[], None], resume: Callable[[], None]) -> None:
+        """Called by a streaming download handler: how to pause the network while the disk
+        catches up."""
+        self._producer = (pause, resume)
+        if self._spool is not None:
+            self._spool.attach_producer(pause, resume)
 
     # -- called by the middleware, while the response arrives -------------------------------
 
@@ -88,37 +107,67 @@ class Transfer:
         self._received += len(data)
         if self.max_size and self.encoding is None and self._received > self.max_size:
             return self._refuse("too-large", f"body grew past the limit {self.max_size}")
-        if self.temp is None:
-            self.temp = self.store.new_temp()
-        self.temp.write(data)
+        try:
+            self._spooled().write(data)
+        except OSError as exc:
+            return self._refuse("storage", str(exc))
         if self.encoding is None and self.verdict is None and len(self._head) < SNIFF_BYTES:
             self._head += data[: SNIFF_BYTES - len(self._head)]
             if len(self._head) >= SNIFF_BYTES:
                 return self._judge()
         return None
 
+    async def wait_for_disk(self) -> None:
+        """For handlers that pull chunks: wait while too much is queued for the disk."""
+        if self._spool is not None:
+            await self._spool.wait_below_high_water()
+
     # -- called once the whole response is in --------------------------------------------------
 
-    def finish(self) -> TempFile:
+    async def finish(self) -> TempFile:
         """Validate the complete body and return its temporary file (closed)."""
         if self.refusal is not None:
             raise self.refusal
-        if self.temp is None or self._received == 0:
+        if self._spool is None or self._received == 0:
             raise MediaError("empty", "the server sent no body")
+        try:
+            await self._spool.flush()
+        except OSError as exc:
+            raise self._refuse("storage", str(exc)) from exc
+        temp = self._spool.temp
         if self.encoding is not None:
-            self.temp = self._decoded(self.temp)
-            self._head = bytearray(self.temp.read_head(SNIFF_BYTES))
+            loop = asyncio.get_running_loop()
+            try:
+                temp = await loop.run_in_executor(self._executor, self._decoded, temp)
+            except MediaError as failure:
+                self.refusal = failure
+                self.discard()
+                raise
+            self._spool = None
+            self.temp = temp
+            self._head = bytearray(temp.read_head(SNIFF_BYTES))
         if self.verdict is None and self._judge() is not None:
             raise self.refusal  # type: ignore[misc]
-        self.temp.close()
-        return self.temp
+        temp.close()
+        self.temp = temp
+        return temp
 
     def discard(self) -> None:
-        if self.temp is not None:
+        if self._spool is not None:
+            self._spool.discard()
+            self._spool = None
+        elif self.temp is not None:
             self.temp.discard()
-            self.temp = None
+        self.temp = None
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _spooled(self) -> Spool:
+        if self._spool is None:
+            self._spool = Spool(self.store.new_temp(), self._executor)
+            if self._producer is not None:
+                self._spool.attach_producer(*self._producer)
+        return self._spool
 
     def _judge(self) -> MediaError | None:
         self.verdict = judge_body(self.declared, bytes(self._head), self.source)
@@ -132,8 +181,9 @@ class Transfer:
         return self.refusal
 
     def _decoded(self, encoded: TempFile) -> TempFile:
-        # Scrapy's HttpCompressionMiddleware would decode response.body in memory; media bodies
-        # are decoded here from the temporary file, chunk by chunk, under the size limit.
+        # Runs on a worker thread. Scrapy's HttpCompressionMiddleware would decode
+        # response.body in memory; media bodies are decoded from the temporary file, chunk by
+        # chunk, under the size limit.
         if self.encoding not in ("gzip", "x-gzip", "deflate"):
             encoded.discard()
             raise MediaError("content-type", f"unsupported Content-Encoding {self.encoding}")
@@ -154,10 +204,9 @@ class Transfer:
         self._received = decoded.size
         return decoded
 
-    def _inflate(self, source: object, target: TempFile, wbits: int) -> None:
+    def _inflate(self, source: BinaryIO, target: TempFile, wbits: int) -> None:
         inflater = zlib.decompressobj(wbits)
-        read = source.read  # type: ignore[attr-defined]
-        while chunk := read(_DECODE_CHUNK):
+        while chunk := source.read(_DECODE_CHUNK):
             pending = chunk
             while pending:
                 out = inflater.decompress(pending, _DECODE_CHUNK)

@@ -74,6 +74,7 @@ def test_values_are_read() -> None:
         ("MEDIAPIPE_EXPIRES", -1),
         ("MEDIAPIPE_EXPIRES", "soon"),
         ("MEDIAPIPE_CACHE_SIZE", 0),
+        ("MEDIAPIPE_WRITER_THREADS", 0),
         ("MEDIAPIPE_FSYNC", "maybe"),
     ],
 )

@@ -1,0 +1,133 @@
+"""Writes and hashes a body on worker threads while the reactor goes on receiving.
+
+File writes and SHA-256 both release the GIL, so moving them off the reactor thread lets other
+downloads proceed while a large body is being stored. Each file's chunks are written in order
+by at most one worker at a time; a producer that runs ahead of the disk is paused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from concurrent.futures import Executor
+
+    from mediapipe.store import TempFile
+
+# Bytes queued for one file before its producer is paused, and the level to resume at.
+HIGH_WATER = 4 * 1024 * 1024
+LOW_WATER = 1024 * 1024
+
+
+class Spool:
+    """The queue of chunks between the reactor thread and one :class:`TempFile`."""
+
+    def __init__(self, temp: TempFile, executor: Executor) -> None:
+        self.temp = temp
+        self._executor = executor
+        self._loop = asyncio.get_running_loop()
+        self._lock = threading.Lock()
+        self._chunks: deque[bytes] = deque()
+        self._queued = 0
+        self._writing = False
+        self._error: OSError | None = None
+        self._drained: asyncio.Future[None] | None = None
+        self._pause: Callable[[], None] | None = None
+        self._resume: Callable[[], None] | None = None
+        self._paused = False
+        self._below_high: asyncio.Future[None] | None = None
+
+        self._discarded = False
+
+    def discard(self) -> None:
+        """Drop queued chunks and the temporary file, now or when the worker is done."""
+        with self._lock:
+            self._chunks.clear()
+            self._queued = 0
+            self._discarded = True
+            busy = self._writing
+        if not busy:
+            self.temp.discard()
+
+    def attach_producer(self, pause: Callable[[], None], resume: Callable[[], None]) -> None:
+        """Let the spool pause the network producer while the disk catches up."""
+        self._pause, self._resume = pause, resume
+
+    def write(self, data: bytes) -> None:
+        """Queue one chunk (reactor thread); raises the error of an earlier failed write."""
+        if self._error is not None:
+            raise self._error
+        with self._lock:
+            if self._discarded:
+                return
+            self._chunks.append(data)
+            self._queued += len(data)
+            start = not self._writing
+            self._writing = True
+            over = self._queued > HIGH_WATER
+        if start:
+            self._executor.submit(self._drain)
+        if over and self._pause is not None and not self._paused:
+            self._paused = True
+            self._pause()
+
+    async def wait_below_high_water(self) -> None:
+        """For producers that can simply wait (an async iterator of chunks)."""
+        with self._lock:
+            if self._queued <= HIGH_WATER:
+                return
+            self._below_high = self._loop.create_future()
+            waiter = self._below_high
+        await waiter
+
+    async def flush(self) -> None:
+        """Wait until every queued chunk is on disk; raise the first write error."""
+        with self._lock:
+            if self._writing:
+                self._drained = self._loop.create_future()
+            waiter = self._drained
+        if waiter is not None:
+            await waiter
+        if self._error is not None:
+            raise self._error
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._chunks:
+                    self._writing = False
+                    done, self._drained = self._drained, None
+                    discarded = self._discarded
+                    break
+                chunk = self._chunks.popleft()
+            if self._error is None:
+                try:
+                    self.temp.write(chunk)
+                except (OSError, ValueError) as exc:
+                    self._error = exc if isinstance(exc, OSError) else OSError(str(exc))
+            with self._lock:
+                was_high = self._queued > LOW_WATER
+                self._queued -= len(chunk)
+                eased = was_high and self._queued <= LOW_WATER
+            if eased:
+                self._loop.call_soon_threadsafe(self._eased)
+        if discarded:
+            self.temp.discard()
+        if done is not None:
+            self._loop.call_soon_threadsafe(_settle, done)
+
+    def _eased(self) -> None:
+        if self._paused and self._resume is not None:
+            self._paused = False
+            self._resume()
+        waiter, self._below_high = self._below_high, None
+        _settle(waiter)
+
+
+def _settle(future: asyncio.Future[None] | None) -> None:
+    if future is not None and not future.done():
+        future.set_result(None)
