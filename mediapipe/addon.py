@@ -15,11 +15,19 @@ PIPELINE_PRIORITY = 300
 # middleware sees every raw response before them.
 MIDDLEWARE_PRIORITY = 950
 CSV_EXPORTER = "mediapipe.exporters.CsvItemExporter"
+HTTP11_HANDLER = "mediapipe.handlers.MediaHTTP11DownloadHandler"
+AIOHTTP_HANDLER = "mediapipe.handlers.MediaAiohttpDownloadHandler"
+
+
+def streaming_handler(settings: BaseSettings) -> str:
+    """The media-streaming variant of the handler Scrapy would use for http(s)."""
+    return HTTP11_HANDLER if settings.getbool("TWISTED_REACTOR_ENABLED", True) else AIOHTTP_HANDLER
 
 
 class Addon:
-    """Enables :class:`MediaPipeline`, :class:`MediaDownloaderMiddleware` and a CSV exporter
-    that writes the ``media`` records as JSON; what the project already set wins."""
+    """Enables :class:`MediaPipeline`, :class:`MediaDownloaderMiddleware`, download handlers
+    that stream media bodies to disk, and a CSV exporter that writes the ``media`` records as
+    JSON; what the project already set wins."""
 
     def update_settings(self, settings: BaseSettings) -> None:
         settings.setdefault_in_component_priority_dict(
@@ -32,3 +40,11 @@ class Addon:
         if "csv" not in exporters:
             exporters["csv"] = CSV_EXPORTER
             settings.set("FEED_EXPORTERS", exporters, settings.getpriority("FEED_EXPORTERS") or 0)
+        handlers = settings.getdict("DOWNLOAD_HANDLERS")
+        missing = [scheme for scheme in ("http", "https") if scheme not in handlers]
+        if missing:
+            for scheme in missing:
+                handlers[scheme] = streaming_handler(settings)
+            settings.set(
+                "DOWNLOAD_HANDLERS", handlers, settings.getpriority("DOWNLOAD_HANDLERS") or 0
+            )

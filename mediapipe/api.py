@@ -12,6 +12,7 @@ from scrapy.crawler import AsyncCrawlerRunner
 from scrapy.settings import Settings
 from scrapy.utils.reactor import is_reactor_installed
 
+from mediapipe.addon import streaming_handler
 from mediapipe.middleware import MediaDownloaderMiddleware
 from mediapipe.options import SPIDER_ATTRIBUTE, CallOptions
 from mediapipe.pipeline import MediaPipeline
@@ -176,6 +177,12 @@ def _crawl_settings(
         merged["DOWNLOAD_VERIFY_CERTIFICATES"] = bool(ssl)
     if timeout is not None:
         merged["DOWNLOAD_TIMEOUT"] = timeout
+    handler = streaming_handler(Settings(merged))
+    merged["DOWNLOAD_HANDLERS"] = {
+        "http": handler,
+        "https": handler,
+        **merged.get("DOWNLOAD_HANDLERS", {}),
+    }
     merged["ITEM_PIPELINES"] = {MediaPipeline: 1}
     merged["DOWNLOADER_MIDDLEWARES"] = {MediaDownloaderMiddleware: 950}
     return merged

@@ -99,6 +99,9 @@ def content_type_for(path: Path) -> str:
 
 class SiteHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # The default backlog of 5 drops connection attempts of a crawl's first burst, which the
+    # client then retries only after a second or more.
+    request_queue_size = 128
 
     def __init__(self, root: Path, routes: dict[str, Route], last_modified: int) -> None:
         super().__init__(("127.0.0.1", 0), SiteHandler)

@@ -48,7 +48,9 @@ def redirect(location: str, code: int = 302) -> Route:
     return route
 
 
-def streamed(payload_chunk: bytes, chunks: int, content_type: str, *, length: bool) -> Route:
+def streamed(
+    payload_chunk: bytes, chunks: int, content_type: str, *, length: bool, delay: float = 0.01
+) -> Route:
     """A body sent in pieces; records how many pieces the client took before it hung up."""
 
     def route(handler: SiteHandler) -> None:
@@ -65,7 +67,8 @@ def streamed(payload_chunk: bytes, chunks: int, content_type: str, *, length: bo
                 handler.wfile.write(payload_chunk)
                 handler.wfile.flush()
                 sent += 1
-                time.sleep(0.01)
+                if delay:
+                    time.sleep(delay)
         except OSError:
             pass
         finally:
