@@ -17,6 +17,7 @@ from scrapy.utils.misc import load_object
 from mediapipe._imaging import image_size
 from mediapipe.datauri import BadDataURI, decode_data_uri, is_data_uri
 from mediapipe.exceptions import MediaError, reason_for
+from mediapipe.limits import DownloadLimiter
 from mediapipe.middleware import META_KEY, MediaDownloaderMiddleware
 from mediapipe.naming import build_name, choose_extension, epoch_from_headers, make_label
 from mediapipe.naming import source_hash as hash_source
@@ -58,6 +59,7 @@ class MediaPipeline:
         except StorageError as exc:
             raise SettingError(f"MEDIAPIPE_STORE = {str(self.config.store)!r}: {exc}") from exc
         self.call = CallOptions()
+        self._limiter = DownloadLimiter.from_settings(crawler.settings)
         self._executor = ThreadPoolExecutor(
             self.config.writer_threads, thread_name_prefix="mediapipe-writer"
         )
@@ -188,7 +190,8 @@ class MediaPipeline:
         try:
             request = self._request(url, transfer)
             assert self.crawler.engine is not None
-            response = await self.crawler.engine.download_async(request)
+            async with self._limiter.place(urlsplit(url).hostname or ""):
+                response = await self.crawler.engine.download_async(request)
             if not 200 <= response.status < 300 or response.status == 206:
                 raise MediaError(f"http-{response.status}", f"from {response.url}")
             if transfer.temp is None or not transfer.temp.closed:
