@@ -12,7 +12,7 @@ from collections.abc import Callable
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 from urllib.parse import unquote, urlsplit
 
 SITE_ROOT = Path(__file__).parent / "site"
@@ -109,7 +109,13 @@ class SiteHTTPServer(ThreadingHTTPServer):
         self.routes = routes
         self.last_modified = last_modified
         self.requested: list[str] = []
+        self.connections = 0
         self._lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._lock:
+            self.connections += 1
+        super().process_request(request, client_address)
 
     def record(self, path: str) -> None:
         with self._lock:

@@ -11,6 +11,7 @@ import tracemalloc
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
 import pytest_twisted
 
 from tests.mockserver import streamed
@@ -137,3 +138,18 @@ def test_big_body_streams_without_a_reactor_too(server: MockServer, tmp_path: Pa
     assert url.startswith("/media/")
     assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == expected_sha256()
     assert output["peak"] < MEMORY_LIMIT, output["peak"] / 2**20
+
+
+@pytest.mark.parametrize(("per_host", "sources"), [(8, 120), (2, 30)])
+@pytest_twisted.ensureDeferred
+async def test_connections_are_reused(
+    crawl: Crawl, server: MockServer, per_host: int, sources: int
+) -> None:
+    items = [
+        {"images": [f"{server.url}/img/png?{item}-{n}" for n in range(10)]}
+        for item in range(sources // 10)
+    ]
+    result = await crawl(items, {"CONCURRENT_REQUESTS_PER_DOMAIN": per_host})
+    assert result.stat("mediapipe/status/downloaded") == sources
+    # The spider's own data: request opens no connection to this server.
+    assert server.httpd.connections <= per_host
