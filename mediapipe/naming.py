@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 HASH_DIGITS = 16
+_HASH_PIECE = 1 << 20
 MAX_EPOCH = 10**11 - 1
 """The largest epoch a name may carry (11 digits, the year 5138); later dates are refused."""
 
@@ -58,8 +59,11 @@ _ONE_SECOND = timedelta(seconds=1)
 
 def source_hash(source: str) -> str:
     """First 16 hex digits of the SHA-256 of the source's UTF-8 bytes (lone surrogates allowed)."""
-    digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
-    return digest[:HASH_DIGITS]
+    digest = hashlib.sha256()
+    # In pieces: a data: URI source can be tens of megabytes, and encoding it whole copies it.
+    for start in range(0, len(source), _HASH_PIECE):
+        digest.update(source[start : start + _HASH_PIECE].encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()[:HASH_DIGITS]
 
 
 # --- label ------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from scrapy.utils.conf import build_component_list
 from scrapy.utils.misc import load_object
 
 from mediapipe._imaging import image_size
-from mediapipe.datauri import BadDataURI, decode_data_uri, is_data_uri
+from mediapipe.datauri import BadDataURI, is_data_uri, open_data_uri
 from mediapipe.exceptions import MediaError, reason_for
 from mediapipe.limits import DownloadLimiter
 from mediapipe.middleware import META_KEY, MediaDownloaderMiddleware
@@ -35,6 +35,7 @@ from mediapipe.store import FilesystemStore, StorageError, StoredFile
 from mediapipe.transfer import Transfer
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Self
 
     from scrapy.crawler import Crawler
@@ -149,7 +150,9 @@ class MediaPipeline:
         try:
             return await self._handle(source, tags, alt)
         except MediaError as failure:
-            logger.warning("Media (failed: %s): %s (%s)", failure.reason, source, failure.detail)
+            logger.warning(
+                "Media (failed: %s): %s (%s)", failure.reason, shown(source), failure.detail
+            )
             return MediaRecord(
                 source=source, url=source, path=None, status="failed", reason=failure.reason
             )
@@ -177,7 +180,7 @@ class MediaPipeline:
         # A caller-chosen target is always written, whatever is stored under another name.
         reused = None if self.call.target else self.store.lookup(key, self.config.expires_days)
         if reused is not None:
-            logger.debug("Media (uptodate): %s is %s", source, reused.path)
+            logger.debug("Media (uptodate): %s is %s", shown(source), reused.path)
             return self._record(source, reused, "uptodate")
         return await self._download(source, url, key, tags, alt)
 
@@ -207,7 +210,7 @@ class MediaPipeline:
         except Exception as exc:
             transfer.discard()
             raise reason_for(exc) from exc
-        logger.debug("Media (downloaded): %s as %s", source, stored.path)
+        logger.debug("Media (downloaded): %s as %s", shown(source), stored.path)
         self._count_file(stored)
         return self._record(source, stored, "downloaded")
 
@@ -265,31 +268,14 @@ class MediaPipeline:
 
     async def _store_data_uri(self, source: str, tags: Any, alt: Any) -> MediaRecord:
         key = hash_source(source)
-        reused = self.store.lookup(key, self.config.expires_days)
+        reused = None if self.call.target else self.store.lookup(key, self.config.expires_days)
         if reused is not None:
             return self._record(source, reused, "data")
-        try:
-            declared, data = decode_data_uri(source)
-        except BadDataURI as exc:
-            raise MediaError("bad-data-uri", str(exc)) from exc
-        verdict_type = classify_content_type(declared, self.config.media_types)
-        if declared is not None and verdict_type is ContentTypeVerdict.REFUSE:
-            raise MediaError("content-type", f"data: URI declares {declared}")
-        verdict = judge_body(declared, data[:SNIFF_BYTES], None)
-        if verdict.reason is not None:
-            raise MediaError(verdict.reason, f"data: URI declares {declared or 'no type'}")
-        if self.config.max_size and len(data) > self.config.max_size:
-            raise MediaError("too-large", f"{len(data)} bytes > limit {self.config.max_size}")
-        try:
-            temp = self.store.new_temp()
-            try:
-                temp.write(data)
-            except OSError:
-                temp.discard()
-                raise
-        except OSError as exc:
-            raise MediaError("storage", str(exc)) from exc
-        del data
+        loop = asyncio.get_running_loop()
+        # Decoding, hashing and writing a large URI is long work: a worker thread does it.
+        temp, declared, verdict = await loop.run_in_executor(
+            self._executor, self._write_data_uri, source
+        )
         ext = choose_extension(verdict.ext, declared, None)
         name = self._name(key, epoch_from_headers(None, None), ext, tags, alt)
         try:
@@ -299,6 +285,47 @@ class MediaPipeline:
             raise
         self._count_file(stored)
         return self._record(source, stored, "data")
+
+    def _write_data_uri(self, source: str) -> tuple[TempFile, str | None, Verdict]:
+        try:
+            declared, pieces = open_data_uri(source)
+        except BadDataURI as exc:
+            raise MediaError("bad-data-uri", str(exc)) from exc
+        if (
+            declared is not None
+            and classify_content_type(declared, self.config.media_types)
+            is ContentTypeVerdict.REFUSE
+        ):
+            raise MediaError("content-type", f"data: URI declares {declared}")
+        try:
+            temp = self.store.new_temp()
+        except OSError as exc:
+            raise MediaError("storage", str(exc)) from exc
+        try:
+            head = self._write_pieces(temp, pieces)
+            verdict = judge_body(declared, head, None)
+            if verdict.reason is not None:
+                raise MediaError(verdict.reason, f"data: URI declares {declared or 'no type'}")
+        except BadDataURI as exc:
+            temp.discard()
+            raise MediaError("bad-data-uri", str(exc)) from exc
+        except OSError as exc:
+            temp.discard()
+            raise MediaError("storage", str(exc)) from exc
+        except MediaError:
+            temp.discard()
+            raise
+        return temp, declared, verdict
+
+    def _write_pieces(self, temp: TempFile, pieces: Iterator[bytes]) -> bytes:
+        head = b""
+        for piece in pieces:
+            if len(head) < SNIFF_BYTES:
+                head += piece[: SNIFF_BYTES - len(head)]
+            if self.config.max_size and temp.size + len(piece) > self.config.max_size:
+                raise MediaError("too-large", f"data: URI over the limit {self.config.max_size}")
+            temp.write(piece)
+        return head
 
     def _record(self, source: str, stored: StoredFile, status: str) -> MediaRecord:
         url = local_url(self.config.url_prefix, stored.path)
@@ -384,6 +411,17 @@ def _require_middleware(crawler: Crawler) -> None:
         "MediaPipeline needs mediapipe.MediaDownloaderMiddleware in DOWNLOADER_MIDDLEWARES "
         "(or use ADDONS = {'mediapipe.Addon': 300})"
     )
+
+
+_SHOWN_CHARS = 200
+
+
+def shown(source: Any) -> str:
+    """A source as log lines show it: a long data: URI would flood the log."""
+    text = str(source)
+    if len(text) <= _SHOWN_CHARS:
+        return text
+    return f"{text[:_SHOWN_CHARS]}… ({len(text)} characters)"
 
 
 def _alt_for(alt: Any, index: int) -> Any:

@@ -72,7 +72,11 @@ class Crawl:
         }
 
     async def __call__(
-        self, items: list[Any], settings: dict[str, Any] | None = None, spider: type = ItemsSpider
+        self,
+        items: list[Any],
+        settings: dict[str, Any] | None = None,
+        spider: type = ItemsSpider,
+        log_level: int = logging.DEBUG,
     ) -> CrawlResult:
         crawler = get_crawler(spider, self.settings(settings))
         scraped: list[Any] = []
@@ -82,7 +86,7 @@ class Crawl:
 
         crawler.signals.connect(collect, signal=signals.item_scraped)
         self.caplog.clear()
-        with self.caplog.at_level(logging.DEBUG):
+        with self.caplog.at_level(log_level):
             await crawler.crawl(items=items)
         warnings = [
             r.getMessage()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -153,3 +155,25 @@ async def test_connections_are_reused(
     assert result.stat("mediapipe/status/downloaded") == sources
     # The spider's own data: request opens no connection to this server.
     assert server.httpd.connections <= per_host
+
+
+@pytest_twisted.ensureDeferred
+async def test_large_data_uri_is_decoded_in_pieces(crawl: Crawl, server: MockServer) -> None:
+    payload = CHUNK * (BODY // len(CHUNK) // 2)  # 24 MiB of MP4
+    source = "data:video/mp4;base64," + base64.b64encode(payload).decode()
+    await crawl([{"images": [f"{server.url}/img/png"]}])  # one-time costs, not measured
+    tracemalloc.start()
+    try:
+        # At INFO: Scrapy's DEBUG line for each scraped item would copy the URI into the log.
+        result = await crawl(
+            [{"images": [source]}], {"MEDIAPIPE_MAX_SIZE": 0}, log_level=logging.INFO
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    record = result.items[0]["media"][0]
+    assert record["status"] == "data"
+    assert record["sha256"] == hashlib.sha256(payload).hexdigest()
+    assert peak < MEMORY_LIMIT, (
+        f"peak {peak / 2**20:.1f} MiB for a {len(source) / 2**20:.0f} MiB URI"
+    )
