@@ -436,3 +436,26 @@ async def test_items_without_media_sources_pass_through(crawl: Crawl, server: Mo
         assert "'images'" in warning
         assert f" {kind}," in warning
         assert "untouched" in warning
+
+
+@pytest.mark.parametrize(
+    ("reactor", "handler"),
+    [
+        (True, "mediapipe.handlers.MediaHTTP11DownloadHandler"),
+        (False, "mediapipe.handlers.MediaAiohttpDownloadHandler"),
+    ],
+)
+def test_addon_sets_the_streaming_download_handlers(reactor: bool, handler: str) -> None:
+    settings = Settings({"TWISTED_REACTOR_ENABLED": reactor})
+    Addon().update_settings(settings)
+    assert settings.getdict("DOWNLOAD_HANDLERS") == {"http": handler, "https": handler}
+
+
+def test_addon_keeps_download_handlers_the_project_set() -> None:
+    own = "myproject.handlers.Mine"
+    settings = Settings({"DOWNLOAD_HANDLERS": {"https": own}})
+    Addon().update_settings(settings)
+    assert settings.getdict("DOWNLOAD_HANDLERS") == {
+        "https": own,
+        "http": "mediapipe.handlers.MediaHTTP11DownloadHandler",
+    }
