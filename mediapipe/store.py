@@ -14,7 +14,7 @@ import secrets
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 _META_DIR = ".mediapipe"
 
@@ -37,22 +37,32 @@ class StorageError(OSError):
 
 
 class TempFile:
-    """A temporary file inside the store that hashes what is written to it."""
+    """A temporary file inside the store that hashes what is written to it.
+
+    The file is created by its first write, so that a worker thread, not the reactor thread,
+    pays for the creation (a few hundred microseconds each on a busy file system).
+    """
 
     def __init__(self, path: Path, fsync: bool = False) -> None:
         self.path = path
         self.size = 0
         self._fsync = fsync
         self._hash = hashlib.sha256()
-        self._file = path.open("xb")
+        self._file: BinaryIO | None = None
+        self._closed = False
+
+    def _opened(self) -> BinaryIO:
+        if self._file is None:
+            self._file = self.path.open("xb")
+        return self._file
 
     def write(self, data: bytes | memoryview) -> None:
-        self._file.write(data)
+        self._opened().write(data)
         self._hash.update(data)
         self.size += len(data)
 
     def read_head(self, count: int) -> bytes:
-        if not self._file.closed:
+        if self._file is not None and not self._file.closed:
             self._file.flush()
         with self.path.open("rb") as reader:
             return reader.read(count)
@@ -63,19 +73,23 @@ class TempFile:
 
     @property
     def closed(self) -> bool:
-        return self._file.closed
+        return self._closed
 
     def close(self) -> None:
-        if self._file.closed:
+        if self._closed:
             return
-        self._file.flush()
+        file = self._opened()
+        file.flush()
         if self._fsync:
-            os.fsync(self._file.fileno())
-        self._file.close()
+            os.fsync(file.fileno())
+        file.close()
+        self._closed = True
 
     def discard(self) -> None:
-        with contextlib.suppress(OSError):
-            self._file.close()
+        self._closed = True
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
@@ -131,6 +145,7 @@ class FilesystemStore:
             self._tmp.mkdir(parents=True, exist_ok=True)
             self._index.mkdir(parents=True, exist_ok=True)
             probe = self.new_temp()
+            probe.write(b"")  # creates it: the folder must take files
             probe.discard()
         except OSError as exc:
             raise StorageError(
