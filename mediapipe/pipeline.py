@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -31,11 +30,13 @@ from mediapipe.sniff import (
     classify_content_type,
     judge_body,
 )
+from mediapipe.spool import Lanes
 from mediapipe.store import FilesystemStore, StorageError, StoredFile
 from mediapipe.transfer import Transfer
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
+    from concurrent.futures import Executor
     from typing import Self
 
     from scrapy.crawler import Crawler
@@ -61,9 +62,7 @@ class MediaPipeline:
             raise SettingError(f"MEDIAPIPE_STORE = {str(self.config.store)!r}: {exc}") from exc
         self.call = CallOptions()
         self._limiter = DownloadLimiter.from_settings(crawler.settings)
-        self._executor = ThreadPoolExecutor(
-            self.config.writer_threads, thread_name_prefix="mediapipe-writer"
-        )
+        self._lanes = Lanes(self.config.writer_threads)
         self._done: OrderedDict[str, MediaRecord] = OrderedDict()
         self._pending: dict[str, asyncio.Future[MediaRecord]] = {}
         self._counts: Counter[str] = Counter()
@@ -81,7 +80,7 @@ class MediaPipeline:
         self.call = getattr(self.crawler.spider, SPIDER_ATTRIBUTE, None) or CallOptions()
 
     def close_spider(self) -> None:
-        self._executor.shutdown(wait=True)
+        self._lanes.shutdown()
 
     def _log_summary(self) -> None:
         logger.info("%s", self.summary())
@@ -186,7 +185,7 @@ class MediaPipeline:
 
     async def _download(self, source: str, url: str, key: str, tags: Any, alt: Any) -> MediaRecord:
         transfer = Transfer(
-            source, self.store, self._executor, self.config.media_types, self.config.max_size
+            source, self.store, self._lanes.pick(), self.config.media_types, self.config.max_size
         )
         if self.call.headers:
             transfer.restrict_headers(urlsplit(url).hostname, self.call.headers)
@@ -197,7 +196,7 @@ class MediaPipeline:
                 response = await self.crawler.engine.download_async(request)
             if not 200 <= response.status < 300 or response.status == 206:
                 raise MediaError(f"http-{response.status}", f"from {response.url}")
-            if transfer.temp is None or not transfer.temp.closed:
+            if not transfer.finished:
                 await transfer.finish()
             assert transfer.temp is not None
             assert transfer.verdict is not None
@@ -206,7 +205,9 @@ class MediaPipeline:
             )
             ext = choose_extension(transfer.verdict.ext, transfer.declared, response.url)
             name = self._name(key, epoch, ext, tags, alt)
-            stored = await self._save(transfer.temp, name, key, transfer.verdict)
+            stored = await self._save(
+                transfer.lane, transfer.temp, name, key, transfer.verdict, transfer.check_written
+            )
         except Exception as exc:
             transfer.discard()
             raise reason_for(exc) from exc
@@ -244,18 +245,38 @@ class MediaPipeline:
         label = make_label(tags, alt)
         return build_name(epoch, label, key, ext, self.config.max_name_bytes)
 
-    async def _save(self, temp: TempFile, name: str, key: str, verdict: Verdict) -> StoredFile:
-        """Measure and commit a validated file on a worker thread: both touch the disk."""
+    async def _save(
+        self,
+        lane: Executor,
+        temp: TempFile,
+        name: str,
+        key: str,
+        verdict: Verdict,
+        check_written: Callable[[], None],
+    ) -> StoredFile:
+        """Measure and commit a validated file on its lane, after its last chunk is written."""
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(
-                self._executor, self._save_blocking, temp, name, key, verdict
+                lane, self._save_blocking, temp, name, key, verdict, check_written
             )
-        except StorageError as exc:
+        except (StorageError, ValueError) as exc:
             raise MediaError("storage", str(exc)) from exc
 
-    def _save_blocking(self, temp: TempFile, name: str, key: str, verdict: Verdict) -> StoredFile:
-        temp.close()
+    def _save_blocking(
+        self,
+        temp: TempFile,
+        name: str,
+        key: str,
+        verdict: Verdict,
+        check_written: Callable[[], None],
+    ) -> StoredFile:
+        try:
+            check_written()
+            temp.close()
+        except (MediaError, OSError):
+            temp.discard()
+            raise
         size = image_size(temp.path) if verdict.raster else None
         return self.store.commit(
             temp,
@@ -272,14 +293,13 @@ class MediaPipeline:
         if reused is not None:
             return self._record(source, reused, "data")
         loop = asyncio.get_running_loop()
+        lane = self._lanes.pick()
         # Decoding, hashing and writing a large URI is long work: a worker thread does it.
-        temp, declared, verdict = await loop.run_in_executor(
-            self._executor, self._write_data_uri, source
-        )
+        temp, declared, verdict = await loop.run_in_executor(lane, self._write_data_uri, source)
         ext = choose_extension(verdict.ext, declared, None)
         name = self._name(key, epoch_from_headers(None, None), ext, tags, alt)
         try:
-            stored = await self._save(temp, name, key, verdict)
+            stored = await self._save(lane, temp, name, key, verdict, _nothing_to_check)
         except MediaError:
             temp.discard()
             raise
@@ -411,6 +431,10 @@ def _require_middleware(crawler: Crawler) -> None:
         "MediaPipeline needs mediapipe.MediaDownloaderMiddleware in DOWNLOADER_MIDDLEWARES "
         "(or use ADDONS = {'mediapipe.Addon': 300})"
     )
+
+
+def _nothing_to_check() -> None:
+    """A data: URI was written in one go, on its lane: no earlier write can have failed."""
 
 
 _SHOWN_CHARS = 200

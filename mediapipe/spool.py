@@ -1,15 +1,19 @@
 """Writes and hashes a body on worker threads while the reactor goes on receiving.
 
 File writes and SHA-256 both release the GIL, so moving them off the reactor thread lets other
-downloads proceed while a large body is being stored. Each file's chunks are written in order
-by at most one worker at a time; a producer that runs ahead of the disk is paused.
+downloads proceed while a large body is being stored. Each file belongs to one *lane*, a
+single worker thread, so its chunks are written in order and whatever is queued for the file
+afterwards (closing, measuring, committing it) runs only once every chunk is on disk, with no
+waiting and no extra round trip. A producer that runs ahead of the disk is paused.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -21,6 +25,23 @@ if TYPE_CHECKING:
 # Bytes queued for one file before its producer is paused, and the level to resume at.
 HIGH_WATER = 4 * 1024 * 1024
 LOW_WATER = 1024 * 1024
+
+
+class Lanes:
+    """A fixed set of single-thread workers; each file is given one of them in turn."""
+
+    def __init__(self, count: int) -> None:
+        self._lanes = [
+            ThreadPoolExecutor(1, thread_name_prefix=f"mediapipe-lane{n}") for n in range(count)
+        ]
+        self._turn = itertools.cycle(self._lanes)
+
+    def pick(self) -> Executor:
+        return next(self._turn)
+
+    def shutdown(self) -> None:
+        for lane in self._lanes:
+            lane.shutdown(wait=True)
 
 
 class Spool:
@@ -35,7 +56,6 @@ class Spool:
         self._queued = 0
         self._writing = False
         self._error: OSError | None = None
-        self._drained: asyncio.Future[None] | None = None
         self._pause: Callable[[], None] | None = None
         self._resume: Callable[[], None] | None = None
         self._paused = False
@@ -84,14 +104,8 @@ class Spool:
             waiter = self._below_high
         await waiter
 
-    async def flush(self) -> None:
-        """Wait until every queued chunk is on disk; raise the first write error."""
-        with self._lock:
-            if self._writing:
-                self._drained = self._loop.create_future()
-            waiter = self._drained
-        if waiter is not None:
-            await waiter
+    def check(self) -> None:
+        """On the file's lane, after its chunks: raise the first write error, if any."""
         if self._error is not None:
             raise self._error
 
@@ -100,7 +114,6 @@ class Spool:
             with self._lock:
                 if not self._chunks:
                     self._writing = False
-                    done, self._drained = self._drained, None
                     discarded = self._discarded
                     break
                 chunk = self._chunks.popleft()
@@ -117,8 +130,6 @@ class Spool:
                 self._loop.call_soon_threadsafe(self._eased)
         if discarded:
             self.temp.discard()
-        if done is not None:
-            self._loop.call_soon_threadsafe(_settle, done)
 
     def _eased(self) -> None:
         if self._paused and self._resume is not None:

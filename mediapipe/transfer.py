@@ -54,9 +54,10 @@ class Transfer:
         self.refusal: MediaError | None = None
         self.verdict: Verdict | None = None
         self.temp: TempFile | None = None
+        self.finished = False
         self.credential_host: str | None = None
         self.credential_headers: tuple[str, ...] = ()
-        self._executor = executor
+        self.lane = executor
         self._spool: Spool | None = None
         self._producer: tuple[Callable[[], None], Callable[[], None]] | None = None
         self._head = bytearray()
@@ -79,6 +80,7 @@ class Transfer:
     def begin(self, headers: Headers, body_length: object) -> MediaError | None:
         """Start a new attempt from its response headers; return a refusal, if any."""
         self.discard()
+        self.finished = False
         self.refusal = None
         self.verdict = None
         self._head = bytearray()
@@ -125,20 +127,17 @@ class Transfer:
     # -- called once the whole response is in --------------------------------------------------
 
     async def finish(self) -> TempFile:
-        """Validate the complete body and return its temporary file (closed)."""
+        """Validate the complete body and return its temporary file (still open: closing it
+        is disk work, left to the worker thread that commits it)."""
         if self.refusal is not None:
             raise self.refusal
         if self._spool is None or self._received == 0:
             raise MediaError("empty", "the server sent no body")
-        try:
-            await self._spool.flush()
-        except OSError as exc:
-            raise self._refuse("storage", str(exc)) from exc
         temp = self._spool.temp
         if self.encoding is not None:
             loop = asyncio.get_running_loop()
             try:
-                temp = await loop.run_in_executor(self._executor, self._decoded, temp)
+                temp = await loop.run_in_executor(self.lane, self._decoded, temp)
             except MediaError as failure:
                 self.refusal = failure
                 self.discard()
@@ -148,8 +147,8 @@ class Transfer:
             self._head = bytearray(temp.read_head(SNIFF_BYTES))
         if self.verdict is None and self._judge() is not None:
             raise self.refusal  # type: ignore[misc]
-        temp.close()
         self.temp = temp
+        self.finished = True
         return temp
 
     def discard(self) -> None:
@@ -164,7 +163,7 @@ class Transfer:
 
     def _spooled(self) -> Spool:
         if self._spool is None:
-            self._spool = Spool(self.store.new_temp(), self._executor)
+            self._spool = Spool(self.store.new_temp(), self.lane)
             if self._producer is not None:
                 self._spool.attach_producer(*self._producer)
         return self._spool
@@ -180,8 +179,16 @@ class Transfer:
         self.discard()
         return self.refusal
 
+    def check_written(self) -> None:
+        """On the lane, once every chunk is written: raise a write error as ``storage``."""
+        if self._spool is not None:
+            try:
+                self._spool.check()
+            except OSError as exc:
+                raise MediaError("storage", str(exc)) from exc
+
     def _decoded(self, encoded: TempFile) -> TempFile:
-        # Runs on a worker thread. Scrapy's HttpCompressionMiddleware would decode
+        # Runs on the file's lane, after its chunks. Scrapy's HttpCompressionMiddleware would decode
         # response.body in memory; media bodies are decoded from the temporary file, chunk by
         # chunk, under the size limit.
         if self.encoding not in ("gzip", "x-gzip", "deflate"):
