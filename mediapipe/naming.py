@@ -14,7 +14,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-from mediapipe.sniff import KNOWN_EXTENSIONS, extension_for_mime, normalize_ext, url_extension
+from mediapipe.mediatypes import (
+    KNOWN_EXTENSIONS,
+    extension_for_mime,
+    normalize_ext,
+    url_extension,
+)
 
 __all__ = [
     "HASH_DIGITS",

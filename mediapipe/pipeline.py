@@ -17,19 +17,14 @@ from mediapipe._imaging import image_size
 from mediapipe.datauri import BadDataURI, is_data_uri, open_data_uri
 from mediapipe.exceptions import MediaError, reason_for
 from mediapipe.limits import DownloadLimiter
+from mediapipe.mediatypes import ContentTypeVerdict, classify_content_type
 from mediapipe.middleware import META_KEY, MediaDownloaderMiddleware
 from mediapipe.naming import build_name, choose_extension, epoch_from_headers, make_label
 from mediapipe.naming import source_hash as hash_source
 from mediapipe.options import SPIDER_ATTRIBUTE, CallOptions
 from mediapipe.records import MediaRecord, local_url, with_provenance
 from mediapipe.settings import MediaConfig, SettingError
-from mediapipe.sniff import (
-    SNIFF_BYTES,
-    ContentTypeVerdict,
-    Verdict,
-    classify_content_type,
-    judge_body,
-)
+from mediapipe.sniff import SNIFF_BYTES, Verdict, judge_body
 from mediapipe.spool import Lanes
 from mediapipe.store import FilesystemStore, StorageError, StoredFile
 from mediapipe.transfer import Transfer

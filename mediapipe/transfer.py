@@ -12,14 +12,8 @@ import zlib
 from typing import TYPE_CHECKING
 
 from mediapipe.exceptions import MediaError
-from mediapipe.sniff import (
-    SNIFF_BYTES,
-    ContentTypeVerdict,
-    Verdict,
-    classify_content_type,
-    essence,
-    judge_body,
-)
+from mediapipe.mediatypes import ContentTypeVerdict, classify_content_type, essence
+from mediapipe.sniff import SNIFF_BYTES, Verdict, judge_body
 from mediapipe.spool import Spool
 
 if TYPE_CHECKING:

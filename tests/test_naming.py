@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mediapipe.mediatypes import KNOWN_EXTENSIONS
 from mediapipe.naming import (
     MAX_EPOCH,
     MIN_NAME_BYTES,
@@ -24,7 +25,6 @@ from mediapipe.naming import (
     source_hash,
     url_extension,
 )
-from mediapipe.sniff import KNOWN_EXTENSIONS
 
 FUZZ_EXAMPLES = int(os.environ.get("MEDIAPIPE_FUZZ_EXAMPLES", "300"))
 

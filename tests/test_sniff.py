@@ -11,19 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from mediapipe.sniff import (
+from mediapipe.mediatypes import (
     KNOWN_EXTENSIONS,
-    SNIFF_BYTES,
     ContentTypeVerdict,
-    MediaFormat,
-    Verdict,
     classify_content_type,
     essence,
     extension_for_mime,
-    judge_body,
-    looks_textual,
-    sniff,
 )
+from mediapipe.sniff import SNIFF_BYTES, MediaFormat, Verdict, judge_body, looks_textual, sniff
 
 FUZZ_EXAMPLES = int(os.environ.get("MEDIAPIPE_FUZZ_EXAMPLES", "300"))
 DEFAULT_TYPES = ("image/*", "audio/*", "video/*")
