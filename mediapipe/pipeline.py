@@ -179,16 +179,25 @@ class MediaPipeline:
         return await self._download(source, url, key, tags, alt)
 
     async def _download(self, source: str, url: str, key: str, tags: Any, alt: Any) -> MediaRecord:
-        transfer = Transfer(
-            source, self.store, self._lanes.pick(), self.config.media_types, self.config.max_size
-        )
-        if self.call.headers:
-            transfer.restrict_headers(urlsplit(url).hostname, self.call.headers)
+        host = urlsplit(url).hostname or ""
+        # Nothing of this download exists before it has a place: thousands of sources may wait.
+        async with self._limiter.place(host):
+            transfer = Transfer(
+                source,
+                self.store,
+                self._lanes.pick(),
+                self.config.media_types,
+                self.config.max_size,
+            )
+            if self.call.headers:
+                transfer.restrict_headers(host, self.call.headers)
+            try:
+                assert self.crawler.engine is not None
+                response = await self.crawler.engine.download_async(self._request(url, transfer))
+            except Exception as exc:
+                transfer.discard()
+                raise reason_for(exc) from exc
         try:
-            request = self._request(url, transfer)
-            assert self.crawler.engine is not None
-            async with self._limiter.place(urlsplit(url).hostname or ""):
-                response = await self.crawler.engine.download_async(request)
             if not 200 <= response.status < 300 or response.status == 206:
                 raise MediaError(f"http-{response.status}", f"from {response.url}")
             if not transfer.finished:
