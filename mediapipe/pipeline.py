@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import Counter, OrderedDict
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,8 @@ class MediaPipeline:
         self.call = CallOptions()
         self._limiter = DownloadLimiter.from_settings(crawler.settings)
         self._lanes = Lanes(self.config.writer_threads)
+        # Finished sources by hash, without their source and URL strings: a data: URI source can
+        # be megabytes, and a long crawl must not keep them all.
         self._done: OrderedDict[str, MediaRecord] = OrderedDict()
         self._pending: dict[str, asyncio.Future[MediaRecord]] = {}
         self._counts: Counter[str] = Counter()
@@ -120,9 +123,11 @@ class MediaPipeline:
         """The record of one source; each distinct source is handled once per crawl."""
         if not isinstance(source, str):
             return await self._guarded(source, tags, alt)
-        if source in self._done:
-            self._done.move_to_end(source)
-            return self._done[source]
+        key = hash_source(source)
+        cached = self._done.get(key)
+        if cached is not None:
+            self._done.move_to_end(key)
+            return self._with_source(cached, source)
         pending = self._pending.get(source)
         if pending is not None:
             return await asyncio.shield(pending)
@@ -137,7 +142,7 @@ class MediaPipeline:
         finally:
             del self._pending[source]
         future.set_result(record)
-        self._remember(source, record)
+        self._remember(key, record)
         return record
 
     async def _guarded(self, source: Any, tags: Any, alt: Any) -> MediaRecord:
@@ -180,44 +185,43 @@ class MediaPipeline:
 
     async def _download(self, source: str, url: str, key: str, tags: Any, alt: Any) -> MediaRecord:
         host = urlsplit(url).hostname or ""
-        # Nothing of this download exists before it has a place: thousands of sources may wait.
+        # The place is held until the file is committed: bytes still queued for the disk count
+        # against the limit, so a disk slower than the network cannot make memory grow.
         async with self._limiter.place(host):
+            config = self.config
             transfer = Transfer(
-                source,
-                self.store,
-                self._lanes.pick(),
-                self.config.media_types,
-                self.config.max_size,
+                source, self.store, self._lanes.pick(), config.media_types, config.max_size
             )
             if self.call.headers:
                 transfer.restrict_headers(host, self.call.headers)
             try:
-                assert self.crawler.engine is not None
-                response = await self.crawler.engine.download_async(self._request(url, transfer))
+                stored = await self._fetch_and_store(url, key, transfer, tags, alt)
             except Exception as exc:
                 transfer.discard()
                 raise reason_for(exc) from exc
-        try:
-            if not 200 <= response.status < 300 or response.status == 206:
-                raise MediaError(f"http-{response.status}", f"from {response.url}")
-            if not transfer.finished:
-                await transfer.finish()
-            assert transfer.temp is not None
-            assert transfer.verdict is not None
-            epoch = epoch_from_headers(
-                response.headers.get(b"Last-Modified"), response.headers.get(b"Date")
-            )
-            ext = choose_extension(transfer.verdict.ext, transfer.declared, response.url)
-            name = self._name(key, epoch, ext, tags, alt)
-            stored = await self._save(
-                transfer.lane, transfer.temp, name, key, transfer.verdict, transfer.check_written
-            )
-        except Exception as exc:
-            transfer.discard()
-            raise reason_for(exc) from exc
         logger.debug("Media (downloaded): %s as %s", shown(source), stored.path)
         self._count_file(stored)
         return self._record(source, stored, "downloaded")
+
+    async def _fetch_and_store(
+        self, url: str, key: str, transfer: Transfer, tags: Any, alt: Any
+    ) -> StoredFile:
+        assert self.crawler.engine is not None
+        response = await self.crawler.engine.download_async(self._request(url, transfer))
+        if not 200 <= response.status < 300 or response.status == 206:
+            raise MediaError(f"http-{response.status}", f"from {response.url}")
+        if not transfer.finished:
+            await transfer.finish()
+        assert transfer.temp is not None
+        assert transfer.verdict is not None
+        epoch = epoch_from_headers(
+            response.headers.get(b"Last-Modified"), response.headers.get(b"Date")
+        )
+        ext = choose_extension(transfer.verdict.ext, transfer.declared, response.url)
+        name = self._name(key, epoch, ext, tags, alt)
+        return await self._save(
+            transfer.lane, transfer.temp, name, key, transfer.verdict, transfer.check_written
+        )
 
     def _request(self, url: str, transfer: Transfer) -> Request:
         meta: dict[str, Any] = {
@@ -351,13 +355,20 @@ class MediaPipeline:
             temp.write(piece)
         return head
 
-    def _record(self, source: str, stored: StoredFile, status: str) -> MediaRecord:
-        url = local_url(self.config.url_prefix, stored.path)
+    def _url(self, source: str, path: str) -> str:
+        url = local_url(self.config.url_prefix, path)
         if not is_data_uri(source) and not self.call.carries_credentials:
             url = with_provenance(url, source, self.config.add_url)
+        return url
+
+    def _with_source(self, record: MediaRecord, source: str) -> MediaRecord:
+        url = self._url(source, record.path) if record.path else source
+        return dataclasses.replace(record, source=source, url=url)
+
+    def _record(self, source: str, stored: StoredFile, status: str) -> MediaRecord:
         return MediaRecord(
             source=source,
-            url=url,
+            url=self._url(source, stored.path),
             path=stored.path,
             status=status,
             mime=stored.mime,
@@ -369,8 +380,8 @@ class MediaPipeline:
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
-    def _remember(self, source: str, record: MediaRecord) -> None:
-        self._done[source] = record
+    def _remember(self, key: str, record: MediaRecord) -> None:
+        self._done[key] = dataclasses.replace(record, source=None, url=None)
         if len(self._done) > self.config.cache_size:
             self._done.popitem(last=False)
 

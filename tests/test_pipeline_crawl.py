@@ -622,3 +622,18 @@ async def test_protocol_relative_sources_are_fetched_over_https(
     assert (result.store / record["path"]).read_bytes() == media.PNG
     assert record["path"].endswith(f"_{h16(source)}.png")
     assert record["url"].endswith("?url=" + quote(source, safe=""))
+
+
+@pytest_twisted.ensureDeferred
+async def test_bounded_cache_falls_back_to_the_store(crawl: Crawl, server: MockServer) -> None:
+    png, gif, missing = (f"{server.url}{p}" for p in ("/img/png", "/img/gif", "/status/404"))
+    items = [{"images": [png, missing]}, {"images": [gif]}, {"images": [png, missing]}]
+    result = await crawl(items, {"MEDIAPIPE_CACHE_SIZE": 1, "CONCURRENT_ITEMS": 1})
+    first, _, third = (item["media"] for item in result.items)
+    assert [r["status"] for r in first] == ["downloaded", "failed"]
+    # Forgotten by the one-entry cache: the stored file is found in the store, the failed
+    # source is tried again.
+    assert [r["status"] for r in third] == ["uptodate", "failed"]
+    assert third[0]["url"] == first[0]["url"]
+    assert server.count("/img/png") == 1
+    assert server.count("/status/404") == 2
