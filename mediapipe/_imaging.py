@@ -9,14 +9,28 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-def image_size(path: Path) -> tuple[int, int] | None:
+# Telling Pillow the format skips its probing of every plugin in turn.
+_PILLOW_FORMATS = {
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "image/gif": "GIF",
+    "image/webp": "WEBP",
+    "image/bmp": "BMP",
+    "image/tiff": "TIFF",
+    "image/x-icon": "ICO",
+    "image/avif": "AVIF",
+}
+
+
+def image_size(path: Path, mime: str | None = None) -> tuple[int, int] | None:
     """Width and height from the image header, without decoding pixels; None if unreadable."""
+    known = _PILLOW_FORMATS.get(mime or "")
     with warnings.catch_warnings():
         # A huge declared size is reported as a warning or an error by Pillow before any pixel
         # is decoded; the size is metadata here, so neither may stop the crawl.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            with Image.open(path) as image:
+            with Image.open(path, formats=[known] if known else None) as image:
                 return image.size
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
             return None

@@ -75,6 +75,8 @@ class MediaDownloaderMiddleware:
             transfer.discard()
             raise MediaError("truncated", "the connection closed before the whole body arrived")
         await transfer.finish()
+        if transfer.encoding is None and not response.body:
+            return response  # the streaming handlers kept no copy of the body
         # The body now lives in the store's temporary file; drop Scrapy's copy and the encoding
         # header, so that no later middleware decodes or keeps it again.
         headers = response.headers.copy()

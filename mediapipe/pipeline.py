@@ -285,7 +285,7 @@ class MediaPipeline:
         except (MediaError, OSError):
             temp.discard()
             raise
-        size = image_size(temp.path) if verdict.raster else None
+        size = image_size(temp.path, verdict.mime) if verdict.raster else None
         return self.store.commit(
             temp,
             name,

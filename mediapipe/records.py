@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import quote
 
@@ -29,7 +29,8 @@ class MediaRecord:
     height: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # dataclasses.asdict deep-copies recursively; every field here is a plain value.
+        return {name: getattr(self, name) for name in _FIELDS}
 
 
 def local_url(prefix: str, path: str) -> str:
@@ -44,3 +45,6 @@ def with_provenance(url: str, source: str, add_url: bool | str) -> str:
     if add_url is True:
         return f"{url}?url={quote(source, safe='')}"
     return f"{url}?{add_url}"
+
+
+_FIELDS = tuple(field.name for field in fields(MediaRecord))

@@ -13,8 +13,10 @@ import os
 import secrets
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 _META_DIR = ".mediapipe"
 
@@ -139,6 +141,8 @@ class FilesystemStore:
         self._fsync = fsync
         self._tmp = root / _META_DIR / "tmp"
         self._index = root / _META_DIR / "index"
+        self._index_dir = os.fspath(self._index)
+        self._folders: set[str] = set()
 
     def open(self) -> None:
         try:
@@ -176,25 +180,21 @@ class FilesystemStore:
 
     def final_path(self, name: str) -> Path:
         """The absolute path of ``name``, refusing anything that would leave the store."""
-        relative = PurePosixPath(name.replace("\\", "/"))
-        if (
-            relative.is_absolute()
-            or not relative.parts
-            or any(part in {"", ".", ".."} for part in relative.parts)
-            or relative.parts[0] == _META_DIR
-        ):
+        parts = name.replace("\\", "/").split("/")
+        if any(part in {"", ".", ".."} for part in parts) or parts[0] == _META_DIR:
             raise StorageError(f"file name {name!r} would leave the media store")
-        return self.root.joinpath(*relative.parts)
+        return self.root.joinpath(*parts)
 
-    def _index_path(self, key: str) -> Path:
-        return self._index / key[:2] / f"{key}.json"
+    def _index_path(self, key: str) -> str:
+        return os.path.join(self._index_dir, key[:2], key + ".json")
 
     def lookup(self, key: str, max_age_days: float) -> StoredFile | None:
         if max_age_days <= 0:
             return None
         try:
-            record = StoredFile(**json.loads(self._index_path(key).read_text("utf-8")))
-            size = self.final_path(record.path).stat().st_size
+            with open(self._index_path(key), encoding="utf-8") as entry:
+                record = StoredFile(**json.load(entry))
+            size = os.stat(self.final_path(record.path)).st_size
         except (OSError, ValueError, TypeError):
             return None
         if size != record.size or time.time() - record.stored_at > max_age_days * 86400:
@@ -218,7 +218,7 @@ class FilesystemStore:
             temp.discard()
             raise
         record = StoredFile(
-            path=final.relative_to(self.root).as_posix(),
+            path=name.replace("\\", "/"),
             size=temp.size,
             sha256=temp.sha256,
             mime=mime,
@@ -227,7 +227,7 @@ class FilesystemStore:
             stored_at=time.time(),
         )
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
+            self._ensure_folder(os.path.dirname(final))
             os.replace(temp.path, final)
             self._write_index(key, record)
         except OSError as exc:
@@ -235,12 +235,20 @@ class FilesystemStore:
             raise StorageError(exc.errno, f"cannot store {name}: {exc.strerror}") from exc
         return record
 
+    def _ensure_folder(self, folder: str) -> None:
+        # One mkdir per folder per run, not per file: most files share a handful of folders.
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
+
     def _write_index(self, key: str, record: StoredFile) -> None:
+        # Written in place, not renamed into place: the index is only a cache of what the
+        # store holds, and a torn entry reads as "not stored", which costs a download, never
+        # a wrong answer (the size recorded must match the file's).
         path = self._index_path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        scratch = self._tmp / f"{os.getpid()}-{_RUN_TAG}-{secrets.token_hex(8)}.json"
-        scratch.write_text(json.dumps(asdict(record), ensure_ascii=False), "utf-8")
-        os.replace(scratch, path)
+        self._ensure_folder(os.path.dirname(path))
+        with open(path, "w", encoding="utf-8") as entry:
+            json.dump(asdict(record), entry, ensure_ascii=False)
 
 
 # Distinguishes this process's temporary files from those of an earlier process that had the

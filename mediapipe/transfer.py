@@ -131,6 +131,7 @@ class Transfer:
         if self.encoding is not None:
             loop = asyncio.get_running_loop()
             try:
+                await loop.run_in_executor(self.lane, self.check_written)
                 temp = await loop.run_in_executor(self.lane, self._decoded, temp)
             except MediaError as failure:
                 self.refusal = failure
@@ -177,7 +178,7 @@ class Transfer:
         """On the lane, once every chunk is written: raise a write error as ``storage``."""
         if self._spool is not None:
             try:
-                self._spool.check()
+                self._spool.complete()
             except OSError as exc:
                 raise MediaError("storage", str(exc)) from exc
 
