@@ -25,7 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "MEDIAPIPE_EXPIRES": 90,
     "MEDIAPIPE_CACHE_SIZE": 10_000,
     "MEDIAPIPE_FSYNC": False,
-    "MEDIAPIPE_WRITER_THREADS": 4,
+    "MEDIAPIPE_WRITER_THREADS": 2,
 }
 
 _MAX_FILE_NAME_BYTES = 255  # the limit of every common file system
