@@ -22,6 +22,11 @@ _PILLOW_FORMATS = {
 }
 
 
+# What image_size answers for a header that declares more pixels than Pillow will open (a
+# decompression bomb): the caller refuses the file.
+TOO_MANY_PIXELS = (-1, -1)
+
+
 def image_size(path: Path, mime: str | None = None) -> tuple[int, int] | None:
     """Width and height from the image header, without decoding pixels; None if unreadable."""
     known = _PILLOW_FORMATS.get(mime or "")
@@ -32,5 +37,7 @@ def image_size(path: Path, mime: str | None = None) -> tuple[int, int] | None:
         try:
             with Image.open(path, formats=[known] if known else None) as image:
                 return image.size
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        except Image.DecompressionBombError:
+            return TOO_MANY_PIXELS
+        except (OSError, ValueError, SyntaxError):
             return None

@@ -50,6 +50,7 @@ class MediaError(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+        self.retry_after: str | None = None  # a Retry-After header, for http-429 and http-503
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

@@ -10,7 +10,10 @@ from urllib.parse import urlsplit
 from scrapy import signals
 from scrapy.exceptions import StopDownload
 
+from mediapipe.credentials import apply_host_profile
 from mediapipe.exceptions import MediaError
+from mediapipe.safety import AddressPolicy
+from mediapipe.settings import MediaConfig
 from mediapipe.transfer import Transfer
 
 if TYPE_CHECKING:
@@ -39,6 +42,9 @@ class MediaDownloaderMiddleware:
     """
 
     def __init__(self, crawler: Crawler) -> None:
+        config = MediaConfig.from_settings(crawler.settings)
+        self.policy = AddressPolicy(config.allow_private_networks, config.allowed_hosts)
+        self.profiles = config.host_profiles
         crawler.signals.connect(self._headers_received, signal=signals.headers_received)
         crawler.signals.connect(self._bytes_received, signal=signals.bytes_received)
 
@@ -46,30 +52,36 @@ class MediaDownloaderMiddleware:
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
 
-    def process_request(self, request: Request) -> None:
+    async def process_request(self, request: Request) -> None:
         transfer = _transfer(request)
         if transfer is None:
             return
         # Ask for the bytes as stored: a compressed body would be hashed and sniffed compressed.
         request.headers[b"Accept-Encoding"] = b"identity"
-        if transfer.credential_headers and urlsplit(request.url).hostname != (
-            transfer.credential_host
-        ):
-            for name in transfer.credential_headers:
-                request.headers.pop(name, None)
+        # Scrapy's retry middleware would retry media requests a second time, with other rules.
+        request.meta["dont_retry"] = True
+        parts = urlsplit(request.url)
+        host = (parts.hostname or "").lower()
+        await self.policy.check_host(host, parts.port or (443 if parts.scheme == "https" else 80))
+        apply_host_profile(request, host, transfer, self.profiles)
 
     async def process_response(self, request: Request, response: Response) -> Response:
         transfer = _transfer(request)
         if transfer is None:
             return response
+        if not request.meta.get("proxy"):
+            # Through a proxy the peer is the proxy; its target's address was checked above.
+            self.policy.check_peer(urlsplit(request.url).hostname or "", response.ip_address)
         if response.status in _REDIRECTS and b"Location" in response.headers:
             transfer.discard()
             transfer.refusal = None
             return response
         if not 200 <= response.status < 300 or response.status == 206:
-            # Retry and the pipeline decide on other statuses; their bodies are never stored.
+            # The pipeline decides on other statuses; their bodies are never stored.
             transfer.discard()
             transfer.refusal = None
+            retry_after = response.headers.get(b"Retry-After")
+            transfer.retry_after = retry_after.decode("latin-1") if retry_after else None
             return response
         if "dataloss" in response.flags:
             transfer.discard()

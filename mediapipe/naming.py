@@ -242,3 +242,14 @@ def media_name(
         normalize_ext(ext),
         max_bytes,
     )
+
+
+def retry_after_seconds(value: str, now: float | None = None) -> float:
+    """Seconds a ``Retry-After`` header asks to wait: a number of seconds or an HTTP date."""
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    when = parse_http_date(text)
+    if when is None:
+        return 0.0
+    return max(0.0, when - (now if now is not None else time.time()))

@@ -14,13 +14,19 @@ from scrapy import Request, signals
 from scrapy.utils.conf import build_component_list
 from scrapy.utils.misc import load_object
 
-from mediapipe._imaging import image_size
+from mediapipe._imaging import TOO_MANY_PIXELS, image_size
 from mediapipe.datauri import BadDataURI, is_data_uri, open_data_uri
 from mediapipe.exceptions import MediaError, reason_for
 from mediapipe.limits import DownloadLimiter
 from mediapipe.mediatypes import ContentTypeVerdict, classify_content_type
 from mediapipe.middleware import META_KEY, MediaDownloaderMiddleware
-from mediapipe.naming import build_name, choose_extension, epoch_from_headers, make_label
+from mediapipe.naming import (
+    build_name,
+    choose_extension,
+    epoch_from_headers,
+    make_label,
+    retry_after_seconds,
+)
 from mediapipe.naming import source_hash as hash_source
 from mediapipe.options import SPIDER_ATTRIBUTE, CallOptions
 from mediapipe.records import MediaRecord, local_url, with_provenance
@@ -185,6 +191,35 @@ class MediaPipeline:
 
     async def _download(self, source: str, url: str, key: str, tags: Any, alt: Any) -> MediaRecord:
         host = urlsplit(url).hostname or ""
+        attempt = 0
+        while True:
+            try:
+                stored, credentials = await self._attempt(source, url, host, key, tags, alt)
+                break
+            except MediaError as failure:
+                if attempt >= self.config.retry_times or failure.reason not in _RETRIED:
+                    if attempt:
+                        self._inc("retry/max_reached")
+                    raise
+                attempt += 1
+                self._inc("retry/count")
+                self._inc(f"retry/reason/{failure.reason}")
+                delay = self._retry_delay(attempt, failure.retry_after)
+                logger.debug(
+                    "Media (retry %d in %.2f s: %s): %s",
+                    attempt,
+                    delay,
+                    failure.reason,
+                    shown(source),
+                )
+                await asyncio.sleep(delay)
+        logger.debug("Media (downloaded): %s as %s", shown(source), stored.path)
+        self._count_file(stored)
+        return self._record(source, stored, "downloaded", credentials=credentials)
+
+    async def _attempt(
+        self, source: str, url: str, host: str, key: str, tags: Any, alt: Any
+    ) -> tuple[StoredFile, bool]:
         # The place is held until the file is committed: bytes still queued for the disk count
         # against the limit, so a disk slower than the network cannot make memory grow.
         async with self._limiter.place(host):
@@ -198,10 +233,16 @@ class MediaPipeline:
                 stored = await self._fetch_and_store(url, key, transfer, tags, alt)
             except Exception as exc:
                 transfer.discard()
-                raise reason_for(exc) from exc
-        logger.debug("Media (downloaded): %s as %s", shown(source), stored.path)
-        self._count_file(stored)
-        return self._record(source, stored, "downloaded")
+                failure = reason_for(exc)
+                failure.retry_after = failure.retry_after or transfer.retry_after
+                raise failure from exc
+        return stored, transfer.used_credentials
+
+    def _retry_delay(self, attempt: int, retry_after: str | None) -> float:
+        delay = self.config.retry_backoff * 2 ** (attempt - 1)
+        if retry_after:
+            delay = max(delay, retry_after_seconds(retry_after))
+        return min(delay, self.config.retry_max_delay)
 
     async def _fetch_and_store(
         self, url: str, key: str, transfer: Transfer, tags: Any, alt: Any
@@ -286,6 +327,10 @@ class MediaPipeline:
             temp.discard()
             raise
         size = image_size(temp.path, verdict.mime) if verdict.raster else None
+        limit = self.config.max_pixels
+        if size == TOO_MANY_PIXELS or (size and limit and size[0] * size[1] > limit):
+            temp.discard()
+            raise MediaError("too-large", f"the image declares more than {limit} pixels")
         return self.store.commit(
             temp,
             name,
@@ -355,20 +400,38 @@ class MediaPipeline:
             temp.write(piece)
         return head
 
-    def _url(self, source: str, path: str) -> str:
+    def _url(self, source: str, path: str, *, credentials: bool = False) -> str:
         url = local_url(self.config.url_prefix, path)
-        if not is_data_uri(source) and not self.call.carries_credentials:
+        if not (
+            is_data_uri(source)
+            or credentials
+            or self.call.carries_credentials
+            or self._profiled(source)
+        ):
             url = with_provenance(url, source, self.config.add_url)
         return url
+
+    def _profiled(self, source: str) -> bool:
+        """Whether the source's host sends credentials: its provenance stays out of feeds."""
+        if not self.config.host_profiles:
+            return False
+        try:
+            host = urlsplit("https:" + source if source.startswith("//") else source).hostname
+        except ValueError:
+            return False
+        profile = self.config.host_profiles.get(host or "")
+        return profile is not None and profile.carries_credentials
 
     def _with_source(self, record: MediaRecord, source: str) -> MediaRecord:
         url = self._url(source, record.path) if record.path else source
         return dataclasses.replace(record, source=source, url=url)
 
-    def _record(self, source: str, stored: StoredFile, status: str) -> MediaRecord:
+    def _record(
+        self, source: str, stored: StoredFile, status: str, *, credentials: bool = False
+    ) -> MediaRecord:
         return MediaRecord(
             source=source,
-            url=self._url(source, stored.path),
+            url=self._url(source, stored.path, credentials=credentials),
             path=stored.path,
             status=status,
             mime=stored.mime,
@@ -446,6 +509,10 @@ def _require_middleware(crawler: Crawler) -> None:
         "MediaPipeline needs mediapipe.MediaDownloaderMiddleware in DOWNLOADER_MIDDLEWARES "
         "(or use ADDONS = {'mediapipe.Addon': 300})"
     )
+
+
+# Worth another try: the server was busy, or the connection or the body broke on the way.
+_RETRIED = frozenset({"http-429", "http-503", "connection", "truncated", "timeout"})
 
 
 def _nothing_to_check() -> None:

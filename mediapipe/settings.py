@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,13 @@ DEFAULTS: dict[str, Any] = {
     "MEDIAPIPE_CACHE_SIZE": 10_000,
     "MEDIAPIPE_FSYNC": False,
     "MEDIAPIPE_WRITER_THREADS": 2,
+    "MEDIAPIPE_ALLOW_PRIVATE_NETWORKS": False,
+    "MEDIAPIPE_ALLOWED_HOSTS": [],
+    "MEDIAPIPE_HOST_PROFILES": {},
+    "MEDIAPIPE_RETRY_TIMES": 2,
+    "MEDIAPIPE_RETRY_BACKOFF": 0.5,
+    "MEDIAPIPE_RETRY_MAX_DELAY": 30.0,
+    "MEDIAPIPE_MAX_PIXELS": 178_956_970,
 }
 
 _MAX_FILE_NAME_BYTES = 255  # the limit of every common file system
@@ -33,6 +40,19 @@ _MAX_FILE_NAME_BYTES = 255  # the limit of every common file system
 
 class SettingError(ValueError):
     """A ``MEDIAPIPE_*`` setting has a value the add-on cannot work with."""
+
+
+@dataclass(frozen=True, slots=True)
+class HostProfile:
+    """Credentials and TLS choice for one host (spec §7.2)."""
+
+    headers: dict[str, str] = field(default_factory=dict)
+    cookies: dict[str, str] = field(default_factory=dict)
+    verify_tls: bool | None = None
+
+    @property
+    def carries_credentials(self) -> bool:
+        return bool(self.headers or self.cookies)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +73,13 @@ class MediaConfig:
     cache_size: int
     fsync: bool
     writer_threads: int
+    allow_private_networks: bool = False
+    allowed_hosts: tuple[str, ...] = ()
+    host_profiles: dict[str, HostProfile] = field(default_factory=dict)
+    retry_times: int = 2
+    retry_backoff: float = 0.5
+    retry_max_delay: float = 30.0
+    max_pixels: int = 178_956_970
 
     def __post_init__(self) -> None:
         fields = [self.urls_field, self.tags_field, self.alt_field]
@@ -90,6 +117,15 @@ class MediaConfig:
             writer_threads=_int(
                 get("MEDIAPIPE_WRITER_THREADS"), "MEDIAPIPE_WRITER_THREADS", minimum=1
             ),
+            allow_private_networks=_bool(
+                get("MEDIAPIPE_ALLOW_PRIVATE_NETWORKS"), "MEDIAPIPE_ALLOW_PRIVATE_NETWORKS"
+            ),
+            allowed_hosts=_hosts(get("MEDIAPIPE_ALLOWED_HOSTS")),
+            host_profiles=_profiles(get("MEDIAPIPE_HOST_PROFILES")),
+            retry_times=_int(get("MEDIAPIPE_RETRY_TIMES"), "MEDIAPIPE_RETRY_TIMES", minimum=0),
+            retry_backoff=_number(get("MEDIAPIPE_RETRY_BACKOFF"), "MEDIAPIPE_RETRY_BACKOFF"),
+            retry_max_delay=_number(get("MEDIAPIPE_RETRY_MAX_DELAY"), "MEDIAPIPE_RETRY_MAX_DELAY"),
+            max_pixels=_int(get("MEDIAPIPE_MAX_PIXELS"), "MEDIAPIPE_MAX_PIXELS", minimum=0),
         )
 
 
@@ -183,3 +219,43 @@ def _add_url(value: Any) -> bool | str:
     if isinstance(value, str) and value.strip().lower() not in {"true", "false", "1", "0"}:
         return value
     return _bool(value, "MEDIAPIPE_ADD_URL")
+
+
+def _hosts(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple | set | frozenset) or not all(
+        isinstance(host, str) and host.strip() for host in value
+    ):
+        raise SettingError(f"MEDIAPIPE_ALLOWED_HOSTS must be a list of host names, got {value!r}")
+    return tuple(host.strip().lower() for host in value)
+
+
+_PROFILE_KEYS = {"headers", "cookies", "verify_tls"}
+
+
+def _profiles(value: Any) -> dict[str, HostProfile]:
+    name = "MEDIAPIPE_HOST_PROFILES"
+    if not isinstance(value, dict):
+        raise SettingError(f"{name} must be a dict of host name to profile, got {value!r}")
+    profiles = {}
+    for host, profile in value.items():
+        if not isinstance(host, str) or not isinstance(profile, dict):
+            raise SettingError(f"{name}: {host!r} must map a host name to a dict")
+        unknown = set(profile) - _PROFILE_KEYS
+        if unknown:
+            raise SettingError(
+                f"{name}[{host!r}]: unknown keys {sorted(unknown)}; "
+                f"allowed: {sorted(_PROFILE_KEYS)}"
+            )
+        headers, cookies = profile.get("headers", {}), profile.get("cookies", {})
+        for label, mapping in (("headers", headers), ("cookies", cookies)):
+            if not isinstance(mapping, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
+            ):
+                raise SettingError(f"{name}[{host!r}][{label!r}] must be a dict of str to str")
+        verify = profile.get("verify_tls")
+        if verify is not None and not isinstance(verify, bool):
+            raise SettingError(f"{name}[{host!r}]['verify_tls'] must be True, False or None")
+        profiles[host.lower()] = HostProfile(dict(headers), dict(cookies), verify)
+    return profiles

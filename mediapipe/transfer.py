@@ -51,6 +51,11 @@ class Transfer:
         self.finished = False
         self.credential_host: str | None = None
         self.credential_headers: tuple[str, ...] = ()
+        # What host profiles added, by host, so that a hop to another host takes it off again.
+        self.profile_headers: list[tuple[str, str]] = []
+        self.profile_cookies: list[tuple[str, str]] = []
+        self.used_credentials = False
+        self.retry_after: str | None = None
         self.lane = executor
         self._spool: Spool | None = None
         self._producer: tuple[Callable[[], None], Callable[[], None]] | None = None

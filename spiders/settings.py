@@ -6,6 +6,8 @@ NEWSPIDER_MODULE = "spiders.spiders"
 
 ADDONS = {"mediapipe.Addon": 300}
 MEDIAPIPE_STORE = "generated_images"
+# The demo's only media host; every other private address stays refused.
+MEDIAPIPE_ALLOWED_HOSTS = ["demo.mediapipe.test"]
 
 # Sends requests for the demo's host name to the site server the spider starts.
 DOWNLOADER_MIDDLEWARES = {"spiders.middlewares.DemoSiteRouter": 100}

@@ -67,6 +67,7 @@ class Crawl:
             "MEDIAPIPE_ALLOW_PRIVATE_NETWORKS": True,
             "DOWNLOAD_TIMEOUT": 10,
             "RETRY_ENABLED": False,
+            "MEDIAPIPE_RETRY_TIMES": 0,
             "LOG_LEVEL": "DEBUG",
             **(extra or {}),
         }

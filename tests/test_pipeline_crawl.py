@@ -576,11 +576,15 @@ async def test_download_errors_have_reasons(crawl: Crawl, server: MockServer) ->
 @pytest_twisted.ensureDeferred
 async def test_retries_apply_to_media(crawl: Crawl, server: MockServer) -> None:
     record, result = await one(
-        crawl, f"{server.url}/flaky/503-once", settings={"RETRY_ENABLED": True}
+        crawl,
+        f"{server.url}/flaky/503-once",
+        settings={"MEDIAPIPE_RETRY_TIMES": 2, "MEDIAPIPE_RETRY_BACKOFF": 0.01},
     )
     assert record["status"] == "downloaded"
     assert server.count("/flaky/503-once") == 2
-    assert result.stat("retry/count") == 1
+    assert result.stat("mediapipe/retry/count") == 1
+    assert result.stat("mediapipe/retry/reason/http-503") == 1
+    assert result.stat("retry/count") == 0  # Scrapy's own retry leaves media requests alone
     assert leftovers(result.store) == []
 
 
