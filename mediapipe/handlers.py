@@ -9,9 +9,10 @@ connection while the disk catches up. Every other request is left to Scrapy's co
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from scrapy import signals
+from scrapy.core.downloader.contextfactory import _ScrapyClientContextFactory
 from scrapy.core.downloader.handlers._aiohttp import AiohttpDownloadHandler
 from scrapy.core.downloader.handlers.http11 import (
     HTTP11DownloadHandler,
@@ -25,12 +26,16 @@ from scrapy.utils._download_handlers import (
     wrap_twisted_exceptions,
 )
 from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.web.iweb import IPolicyForHTTPS
+from zope.interface import implementer
 
 from mediapipe.middleware import META_KEY
+from mediapipe.settings import MediaConfig
 from mediapipe.transfer import Transfer
 
 if TYPE_CHECKING:
     from scrapy import Request
+    from scrapy.crawler import Crawler
     from scrapy.http import Response
     from twisted.internet.defer import Deferred
     from twisted.web.client import Response as TxResponse
@@ -68,8 +73,42 @@ class _StreamingAgent(_ScrapyAgent):
         return result
 
 
+@implementer(IPolicyForHTTPS)
+class _PerHostTLS:
+    """TLS certificate checks as each host's profile asks (``verify_tls``), else as Scrapy's
+    ``DOWNLOAD_VERIFY_CERTIFICATES`` says."""
+
+    def __init__(self, crawler: Crawler, default: Any, hosts: dict[str, bool]) -> None:
+        self._default = default
+        self._hosts = hosts
+        self._by_choice: dict[bool, Any] = {}
+        for choice in set(hosts.values()):
+            factory = _ScrapyClientContextFactory.from_crawler(crawler)
+            factory._verify_certificates = choice
+            self._by_choice[choice] = factory
+
+    def creatorForNetloc(self, hostname: bytes, port: int) -> Any:
+        choice = self._hosts.get(hostname.decode("ascii", "replace").lower())
+        factory = self._default if choice is None else self._by_choice[choice]
+        return factory.creatorForNetloc(hostname, port)
+
+
 class MediaHTTP11DownloadHandler(HTTP11DownloadHandler):
-    """Scrapy's default HTTP/1.1 handler, streaming media bodies to the store."""
+    """Scrapy's default HTTP/1.1 handler, streaming media bodies to the store, with the TLS
+    choices of ``MEDIAPIPE_HOST_PROFILES``."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        profiles = MediaConfig.from_settings(crawler.settings).host_profiles
+        choices = {
+            host: profile.verify_tls
+            for host, profile in profiles.items()
+            if profile.verify_tls is not None
+        }
+        if choices:
+            self._contextFactory = cast(
+                "IPolicyForHTTPS", _PerHostTLS(crawler, self._contextFactory, choices)
+            )
 
     async def download_request(self, request: Request) -> Response:
         if _transfer(request) is None:
