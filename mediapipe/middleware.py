@@ -72,6 +72,7 @@ class MediaDownloaderMiddleware:
         if not request.meta.get("proxy"):
             # Through a proxy the peer is the proxy; its target's address was checked above.
             self.policy.check_peer(urlsplit(request.url).hostname or "", response.ip_address)
+        transfer.last_status = response.status
         if response.status in _REDIRECTS and b"Location" in response.headers:
             transfer.discard()
             transfer.refusal = None

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from itemadapter import ItemAdapter
 from scrapy import Request, signals
+from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.conf import build_component_list
 from scrapy.utils.misc import load_object
 
@@ -233,7 +234,12 @@ class MediaPipeline:
                 stored = await self._fetch_and_store(url, key, transfer, tags, alt)
             except Exception as exc:
                 transfer.discard()
-                failure = reason_for(exc)
+                if isinstance(exc, IgnoreRequest) and transfer.last_status in _REDIRECT_CODES:
+                    # Scrapy's redirect middleware gave up (too many hops): the final answer
+                    # was a redirect, so the failure is that status, not a network error.
+                    failure = MediaError(f"http-{transfer.last_status}", str(exc))
+                else:
+                    failure = reason_for(exc)
                 failure.retry_after = failure.retry_after or transfer.retry_after
                 raise failure from exc
         return stored, transfer.used_credentials
@@ -510,6 +516,8 @@ def _require_middleware(crawler: Crawler) -> None:
         "(or use ADDONS = {'mediapipe.Addon': 300})"
     )
 
+
+_REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 
 # Worth another try: the server was busy, or the connection or the body broke on the way.
 _RETRIED = frozenset({"http-429", "http-503", "connection", "truncated", "timeout"})

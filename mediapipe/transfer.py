@@ -56,6 +56,7 @@ class Transfer:
         self.profile_cookies: list[tuple[str, str]] = []
         self.used_credentials = False
         self.retry_after: str | None = None
+        self.last_status: int | None = None
         self.lane = executor
         self._spool: Spool | None = None
         self._producer: tuple[Callable[[], None], Callable[[], None]] | None = None

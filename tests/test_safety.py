@@ -19,7 +19,7 @@ from tests.mockserver import redirect
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from spiders.site_server import SiteHandler
+    from spiders.site_server import Route, SiteHandler
     from tests.conftest import Crawl
     from tests.mockserver import MockServer
 
@@ -208,7 +208,7 @@ async def test_profile_decides_tls_verification(
 # -- retries ------------------------------------------------------------------------------------
 
 
-def busy_then_png(failures: int, code: int, retry_after: str | None = None) -> object:
+def busy_then_png(failures: int, code: int, retry_after: str | None = None) -> Route:
     lock, calls = threading.Lock(), [0]
 
     def route(handler: SiteHandler) -> None:
