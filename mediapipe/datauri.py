@@ -60,7 +60,14 @@ def decode_data_uri(uri: str) -> tuple[str | None, bytes]:
     if header_end is None:
         raise BadDataURI("data: URI has no ',' before its payload")
     header = unquote_to_bytes(raw[len(_SCHEME) : header_end.start()]).decode("latin-1")
-    if header.endswith(";base64") and not _BASE64_PAYLOAD.fullmatch(raw, header_end.end()):
+    base64 = header.lower().endswith(";base64")
+    if base64 and not header.endswith(";base64"):
+        # RFC 2397's grammar ignores case, w3lib does not: spell the flag as w3lib expects.
+        header = header[: -len(";base64")] + ";base64"
+        raw = b"data:" + header.encode("latin-1") + raw[header_end.start() :]
+        header_end = _HEADER_END.search(raw, len(_SCHEME))
+        assert header_end is not None
+    if base64 and not _BASE64_PAYLOAD.fullmatch(raw, header_end.end()):
         raise BadDataURI("data: URI has an invalid base64 payload")
     try:
         # What remains: w3lib percent-decodes the URI and slices the payload out of it (two

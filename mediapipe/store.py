@@ -226,12 +226,21 @@ class FilesystemStore:
             height=height,
             stored_at=time.time(),
         )
+        # The index entry is written first: if it cannot be, nothing reaches a final name and
+        # no good file already there is replaced. An entry whose rename then fails points at a
+        # file of another size (or none), which lookup treats as not stored.
         try:
             self._ensure_folder(os.path.dirname(final))
-            os.replace(temp.path, final)
             self._write_index(key, record)
         except OSError as exc:
             temp.discard()
+            raise StorageError(exc.errno, f"cannot store {name}: {exc.strerror}") from exc
+        try:
+            os.replace(temp.path, final)
+        except OSError as exc:
+            temp.discard()
+            with contextlib.suppress(OSError):
+                os.unlink(self._index_path(key))
             raise StorageError(exc.errno, f"cannot store {name}: {exc.strerror}") from exc
         return record
 

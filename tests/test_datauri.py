@@ -50,6 +50,8 @@ def test_is_data_uri(source: str, expected: bool) -> None:
         ("data:image/png;base64,iVBORw0KGgo%3D", ("image/png", PNG_SIGNATURE)),
         ("data:image/png;base64,%2B%2F%2B%2F", ("image/png", b"\xfb\xff\xbf")),
         ("data:image/png;base64,", ("image/png", b"")),
+        ("data:image/png;BASE64,QQ==", ("image/png", b"A")),  # RFC 2397 ignores case
+        ("data:image/png;Base64,QUJD", ("image/png", b"ABC")),
         (
             "data:image/svg+xml,%3Csvg%20xmlns%3D%22x%22%2F%3E",
             ("image/svg+xml", b'<svg xmlns="x"/>'),
@@ -79,7 +81,6 @@ def test_decode_data_uri(uri: str, expected: tuple[str | None, bytes]) -> None:
         ("data:image/png;base64,QQ==QQ==", "base64"),
         ("data:image/png;base64,QQ==\u00e9", "base64"),
         ("data:image/png;base64,QQ%40=", "base64"),
-        ("data:image/png;BASE64,QQ==", "malformed"),
         ("data:image/png;foo,bar", "malformed"),
         ("data:image png,bar", "malformed"),
         ("data:imäge/png,x", "malformed"),
