@@ -22,6 +22,7 @@ from mediapipe import Addon, MediaDownloaderMiddleware, MediaPipeline
 from mediapipe.exporters import CsvItemExporter
 from mediapipe.settings import SettingError
 from tests import media
+from tests.storecheck import stored_files
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -31,17 +32,6 @@ if TYPE_CHECKING:
 
 PIPELINE = "mediapipe.MediaPipeline"
 MIDDLEWARE = "mediapipe.MediaDownloaderMiddleware"
-
-
-def stored_files(store: Path) -> dict[str, bytes]:
-    """Every file in the store but the add-on's own bookkeeping folder."""
-    if not store.exists():
-        return {}
-    return {
-        path.relative_to(store).as_posix(): path.read_bytes()
-        for path in store.rglob("*")
-        if path.is_file() and ".mediapipe" not in path.relative_to(store).parts
-    }
 
 
 def enabled(settings: Settings, name: str) -> list[Any]:

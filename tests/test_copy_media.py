@@ -28,6 +28,7 @@ from mediapipe import copy_media
 from spiders.site_server import SITE_ROOT
 from tests import media
 from tests.mockserver import DATE_ONLY_EPOCH, LAST_MODIFIED_EPOCH
+from tests.storecheck import stored_files
 from tests.tls import PNG_PATH, TLSServer
 
 if TYPE_CHECKING:
@@ -81,15 +82,6 @@ def split_epoch(name: str) -> tuple[int, str]:
     epoch, _, rest = name.partition("_")
     assert epoch.isdigit(), name
     return int(epoch), rest
-
-
-def stored_files(store: Path) -> dict[str, bytes]:
-    """Every file under ``store`` but the add-on's bookkeeping folders, by relative path."""
-    return {
-        path.relative_to(store).as_posix(): path.read_bytes()
-        for path in store.rglob("*")
-        if path.is_file() and META not in path.relative_to(store).parts
-    }
 
 
 @dataclass

@@ -26,6 +26,7 @@ from tests.faultserver import (
     stall,
 )
 from tests.mockserver import LAST_MODIFIED_EPOCH, body
+from tests.storecheck import leftovers, stored_files
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -45,20 +46,6 @@ def h16(source: str) -> str:
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def stored_files(store: Path) -> dict[str, bytes]:
-    """Every file in the store but the add-on's own bookkeeping folder."""
-    return {
-        path.relative_to(store).as_posix(): path.read_bytes()
-        for path in store.rglob("*")
-        if path.is_file() and ".mediapipe" not in path.relative_to(store).parts
-    }
-
-
-def leftovers(store: Path) -> list[Path]:
-    tmp = store / ".mediapipe" / "tmp"
-    return list(tmp.iterdir()) if tmp.exists() else []
 
 
 def good_sources(server: MockServer) -> dict[str, bytes]:

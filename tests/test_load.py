@@ -13,10 +13,9 @@ import pytest
 import pytest_twisted
 
 from tests import media
+from tests.storecheck import leftovers, stored_files
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from tests.conftest import Crawl
     from tests.mockserver import MockServer
 
@@ -40,19 +39,6 @@ FAULTS: list[tuple[str, str]] = [
     ("/truncated", "truncated"),
     ("/big/declared", "too-large"),
 ]
-
-
-def stored_files(store: Path) -> dict[str, bytes]:
-    return {
-        path.relative_to(store).as_posix(): path.read_bytes()
-        for path in store.rglob("*")
-        if path.is_file() and ".mediapipe" not in path.relative_to(store).parts
-    }
-
-
-def leftovers(store: Path) -> list[Path]:
-    tmp = store / ".mediapipe" / "tmp"
-    return list(tmp.iterdir()) if tmp.exists() else []
 
 
 def build_items(

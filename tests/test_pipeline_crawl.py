@@ -14,6 +14,7 @@ import pytest_twisted
 
 from tests import media
 from tests.mockserver import BIG_BODY, DATE_ONLY_EPOCH, LAST_MODIFIED_EPOCH
+from tests.storecheck import leftovers, stored_files
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -26,20 +27,6 @@ PNG_B64 = "data:image/png;base64," + __import__("base64").b64encode(media.PNG).d
 
 def h16(source: str) -> str:
     return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
-
-
-def stored_files(store: Path) -> dict[str, bytes]:
-    """Every file in the store but the add-on's own bookkeeping folder."""
-    return {
-        path.relative_to(store).as_posix(): path.read_bytes()
-        for path in store.rglob("*")
-        if path.is_file() and ".mediapipe" not in path.relative_to(store).parts
-    }
-
-
-def leftovers(store: Path) -> list[Path]:
-    tmp = store / ".mediapipe" / "tmp"
-    return list(tmp.iterdir()) if tmp.exists() else []
 
 
 async def one(crawl: Crawl, source: Any, **fields: Any) -> tuple[dict[str, Any], CrawlResult]:

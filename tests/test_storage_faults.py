@@ -21,6 +21,7 @@ from mediapipe import store as store_module
 from mediapipe.settings import SettingError
 from tests import media
 from tests.mockserver import body, streamed
+from tests.storecheck import leftovers, stored_files
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -41,20 +42,6 @@ SMALL_COLORS = ("red", "green", "blue")
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def stored_files(store: Path) -> dict[str, bytes]:
-    """Every file in the store but the add-on's own bookkeeping folder."""
-    return {
-        path.relative_to(store).as_posix(): path.read_bytes()
-        for path in store.rglob("*")
-        if path.is_file() and ".mediapipe" not in path.relative_to(store).parts
-    }
-
-
-def leftovers(store: Path) -> list[Path]:
-    tmp = store / ".mediapipe" / "tmp"
-    return list(tmp.iterdir()) if tmp.exists() else []
 
 
 def mount_tmpfs(target: Path, options: str) -> bool:
