@@ -6,8 +6,6 @@ from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import quote
 
-STATUSES = ("downloaded", "uptodate", "data", "local", "failed")
-
 # Unreserved characters plus "+", which the label keeps and which is literal in a path. A ","
 # is encoded: CSV exports join list fields with it.
 _NAME_SAFE = "-._~+"
