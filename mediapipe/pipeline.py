@@ -129,7 +129,7 @@ class MediaPipeline:
     async def resolve(self, source: Any, tags: Any, alt: Any) -> MediaRecord:
         """The record of one source; each distinct source is handled once per crawl."""
         if not isinstance(source, str):
-            return await self._guarded(source, tags, alt)
+            return await self._guarded(source, None, tags, alt)
         key = hash_source(source)
         cached = self._done.get(key)
         if cached is not None:
@@ -141,7 +141,7 @@ class MediaPipeline:
         future: asyncio.Future[MediaRecord] = asyncio.get_running_loop().create_future()
         self._pending[source] = future
         try:
-            record = await self._guarded(source, tags, alt)
+            record = await self._guarded(source, key, tags, alt)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # the caller re-raises it; waiters get it too
@@ -152,9 +152,9 @@ class MediaPipeline:
         self._remember(key, record)
         return record
 
-    async def _guarded(self, source: Any, tags: Any, alt: Any) -> MediaRecord:
+    async def _guarded(self, source: Any, key: str | None, tags: Any, alt: Any) -> MediaRecord:
         try:
-            return await self._handle(source, tags, alt)
+            return await self._handle(source, key, tags, alt)
         except MediaError as failure:
             logger.warning(
                 "Media (failed: %s): %s (%s)", failure.reason, shown(source), failure.detail
@@ -163,16 +163,18 @@ class MediaPipeline:
                 source=source, url=source, path=None, status="failed", reason=failure.reason
             )
 
-    async def _handle(self, source: Any, tags: Any, alt: Any) -> MediaRecord:
+    async def _handle(self, source: Any, key: str | None, tags: Any, alt: Any) -> MediaRecord:
+        """``key`` is the source's hash, for a str source."""
         if source is None:
             return MediaRecord(source=None, url=None, path=None, status="local")
         if not isinstance(source, str):
             raise MediaError("unsupported-url", f"not a string but {type(source).__name__}")
         if source.startswith("/") and not source.startswith("//"):
             return MediaRecord(source=source, url=source, path=None, status="local")
+        key = key or hash_source(source)
         url = "https:" + source if source.startswith("//") else source
         if is_data_uri(url):
-            return await self._store_data_uri(source, tags, alt)
+            return await self._store_data_uri(source, key, tags, alt)
         try:
             parts = urlsplit(url)
             host = parts.hostname
@@ -182,7 +184,6 @@ class MediaPipeline:
             raise MediaError("unsupported-url", "only http(s), data: and local /paths are taken")
         if not host:
             raise MediaError("unsupported-url", "the URL names no host")
-        key = hash_source(source)
         # A caller-chosen target is always written, whatever is stored under another name.
         reused = None if self.call.target else self.store.lookup(key, self.config.expires_days)
         if reused is not None:
@@ -346,8 +347,7 @@ class MediaPipeline:
             height=size[1] if size else None,
         )
 
-    async def _store_data_uri(self, source: str, tags: Any, alt: Any) -> MediaRecord:
-        key = hash_source(source)
+    async def _store_data_uri(self, source: str, key: str, tags: Any, alt: Any) -> MediaRecord:
         reused = None if self.call.target else self.store.lookup(key, self.config.expires_days)
         if reused is not None:
             return self._record(source, reused, "data")
