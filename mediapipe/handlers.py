@@ -97,6 +97,10 @@ class MediaHTTP11DownloadHandler(HTTP11DownloadHandler):
     """Scrapy's default HTTP/1.1 handler, streaming media bodies to the store, with the TLS
     choices of ``MEDIAPIPE_HOST_PROFILES``."""
 
+    # Built when the crawler starts, not at the first download: building it imports modules
+    # for a few hundred milliseconds, which would stall the reactor in the middle of a crawl.
+    lazy = False
+
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         profiles = MediaConfig.from_settings(crawler.settings).host_profiles
@@ -130,6 +134,8 @@ class MediaHTTP11DownloadHandler(HTTP11DownloadHandler):
 
 class MediaAiohttpDownloadHandler(AiohttpDownloadHandler):
     """Scrapy's aiohttp handler (used without a Twisted reactor), streaming media bodies."""
+
+    lazy = False
 
     async def _read_response(self, response: Any, request: Request) -> Response:
         transfer = _transfer(request)
