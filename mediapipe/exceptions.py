@@ -6,9 +6,6 @@ import ssl
 
 from scrapy.exceptions import (
     CannotResolveHostError,
-    DownloadCancelledError,
-    DownloadConnectionRefusedError,
-    DownloadFailedError,
     DownloadTimeoutError,
     ResponseDataLossError,
     UnsupportedURLSchemeError,
@@ -87,14 +84,11 @@ def reason_for(exc: BaseException) -> MediaError:
         return MediaError("truncated", detail)
     if isinstance(exc, UnsupportedURLSchemeError):
         return MediaError("unsupported-url", detail)
-    if isinstance(exc, DownloadCancelledError):
-        return MediaError("connection", detail)
     if _looks_like_tls(exc):
         return MediaError("tls", detail)
     if _is_dataloss(exc):
         return MediaError("truncated", detail)
-    if isinstance(exc, DownloadConnectionRefusedError | DownloadFailedError | ConnectionError):
-        return MediaError("connection", detail)
+    # Refused, reset, cancelled, failed: whatever else broke the exchange on the way.
     return MediaError("connection", detail)
 
 

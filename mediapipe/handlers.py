@@ -29,9 +29,8 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.web.iweb import IPolicyForHTTPS
 from zope.interface import implementer
 
-from mediapipe.middleware import META_KEY
+from mediapipe.middleware import media_transfer
 from mediapipe.settings import MediaConfig
-from mediapipe.transfer import Transfer
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -39,11 +38,6 @@ if TYPE_CHECKING:
     from scrapy.http import Response
     from twisted.internet.defer import Deferred
     from twisted.web.client import Response as TxResponse
-
-
-def _transfer(request: Request) -> Transfer | None:
-    transfer = request.meta.get(META_KEY)
-    return transfer if isinstance(transfer, Transfer) else None
 
 
 class _NoBody:
@@ -63,7 +57,7 @@ class _StreamingAgent(_ScrapyAgent):
     def _cb_bodyready(self, txresponse: TxResponse, request: Request) -> Any:
         result = super()._cb_bodyready(txresponse, request)
         reader = getattr(txresponse, "_bodyProtocol", None)
-        transfer = _transfer(request)
+        transfer = media_transfer(request)
         if isinstance(reader, _ResponseReader) and transfer is not None:
             # What arrived before this point (one socket read or so) stays in the old buffer,
             # which is dropped here; the spool has those bytes from the signal already.
@@ -115,7 +109,7 @@ class MediaHTTP11DownloadHandler(HTTP11DownloadHandler):
             )
 
     async def download_request(self, request: Request) -> Response:
-        if _transfer(request) is None:
+        if media_transfer(request) is None:
             return await super().download_request(request)
         agent = _StreamingAgent(
             contextFactory=self._contextFactory,
@@ -138,7 +132,7 @@ class MediaAiohttpDownloadHandler(AiohttpDownloadHandler):
     lazy = False
 
     async def _read_response(self, response: Any, request: Request) -> Response:
-        transfer = _transfer(request)
+        transfer = media_transfer(request)
         if transfer is None:
             return await super()._read_response(response, request)
         headers = self._extract_headers(response)

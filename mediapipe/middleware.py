@@ -26,10 +26,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 META_KEY = "mediapipe"
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
-def _transfer(request: Request) -> Transfer | None:
+def media_transfer(request: Request) -> Transfer | None:
+    """The media download state of ``request``, or None for any other request."""
     transfer = request.meta.get(META_KEY)
     return transfer if isinstance(transfer, Transfer) else None
 
@@ -53,7 +54,7 @@ class MediaDownloaderMiddleware:
         return cls(crawler)
 
     async def process_request(self, request: Request) -> None:
-        transfer = _transfer(request)
+        transfer = media_transfer(request)
         if transfer is None:
             return
         # Ask for the bytes as stored: a compressed body would be hashed and sniffed compressed.
@@ -66,14 +67,14 @@ class MediaDownloaderMiddleware:
         apply_host_profile(request, host, transfer, self.profiles)
 
     async def process_response(self, request: Request, response: Response) -> Response:
-        transfer = _transfer(request)
+        transfer = media_transfer(request)
         if transfer is None:
             return response
         if not request.meta.get("proxy"):
             # Through a proxy the peer is the proxy; its target's address was checked above.
             self.policy.check_peer(urlsplit(request.url).hostname or "", response.ip_address)
         transfer.last_status = response.status
-        if response.status in _REDIRECTS and b"Location" in response.headers:
+        if response.status in REDIRECT_STATUSES and b"Location" in response.headers:
             transfer.discard()
             transfer.refusal = None
             return response
@@ -97,18 +98,18 @@ class MediaDownloaderMiddleware:
         return response.replace(body=b"", headers=headers)
 
     def process_exception(self, request: Request, exception: Exception) -> None:
-        transfer = _transfer(request)
+        transfer = media_transfer(request)
         if transfer is not None:
             transfer.discard()
 
     def _headers_received(
         self, headers: Headers, body_length: object, request: Request, **_: object
     ) -> None:
-        transfer = _transfer(request)
+        transfer = media_transfer(request)
         if transfer is not None and transfer.begin(headers, body_length) is not None:
             raise StopDownload(fail=False)
 
     def _bytes_received(self, data: bytes, request: Request, **_: object) -> None:
-        transfer = _transfer(request)
+        transfer = media_transfer(request)
         if transfer is not None and transfer.receive(data) is not None:
             raise StopDownload(fail=False)

@@ -20,7 +20,7 @@ from mediapipe.datauri import BadDataURI, is_data_uri, open_data_uri
 from mediapipe.exceptions import MediaError, reason_for
 from mediapipe.limits import DownloadLimiter
 from mediapipe.mediatypes import ContentTypeVerdict, classify_content_type
-from mediapipe.middleware import META_KEY, MediaDownloaderMiddleware
+from mediapipe.middleware import META_KEY, REDIRECT_STATUSES, MediaDownloaderMiddleware
 from mediapipe.naming import (
     build_name,
     choose_extension,
@@ -235,7 +235,7 @@ class MediaPipeline:
                 stored = await self._fetch_and_store(url, key, transfer, tags, alt)
             except Exception as exc:
                 transfer.discard()
-                if isinstance(exc, IgnoreRequest) and transfer.last_status in _REDIRECT_CODES:
+                if isinstance(exc, IgnoreRequest) and transfer.last_status in REDIRECT_STATUSES:
                     # Scrapy's redirect middleware gave up (too many hops): the final answer
                     # was a redirect, so the failure is that status, not a network error.
                     failure = MediaError(f"http-{transfer.last_status}", str(exc))
@@ -516,8 +516,6 @@ def _require_middleware(crawler: Crawler) -> None:
         "(or use ADDONS = {'mediapipe.Addon': 300})"
     )
 
-
-_REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 
 # Worth another try: the server was busy, or the connection or the body broke on the way.
 _RETRIED = frozenset({"http-429", "http-503", "connection", "truncated", "timeout"})
