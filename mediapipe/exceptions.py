@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
+from typing import TYPE_CHECKING
 
+from aiohttp import ClientError
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import (
     CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
     DownloadTimeoutError,
+    IgnoreRequest,
     ResponseDataLossError,
     UnsupportedURLSchemeError,
 )
+from twisted.internet.error import ConnectError, ConnectionClosed
+from twisted.internet.error import TimeoutError as TwistedTimeoutError
+from twisted.web._newclient import RequestTransmissionFailed, ResponseFailed
+
+if TYPE_CHECKING:
+    from types import TracebackType
 
 FIXED_REASONS = frozenset(
     {
@@ -27,7 +41,29 @@ FIXED_REASONS = frozenset(
         "unsupported-url",
         "bad-data-uri",
         "storage",
+        "robots",
+        "ignored",
+        "internal",
     }
+)
+
+# Only these are worth another attempt (spec §9): the server was busy, or the connection or
+# the body broke on the way.
+RETRIED_REASONS = frozenset({"http-429", "http-503", "connection", "truncated", "timeout"})
+
+# What the network and the download handlers raise when an exchange fails; anything else
+# reaching the pipeline is a bug, not a network error.
+_NETWORK_ERRORS: tuple[type[BaseException], ...] = (
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadCancelledError,
+    ConnectError,
+    ConnectionClosed,
+    ResponseFailed,
+    RequestTransmissionFailed,
+    ClientError,
+    ConnectionError,
+    socket.gaierror,
 )
 
 
@@ -71,14 +107,19 @@ def _looks_like_tls(exc: BaseException) -> bool:
     return "SSL routines" in str(exc) or "certificate verify failed" in str(exc)
 
 
-def reason_for(exc: BaseException) -> MediaError:
-    """Map a download exception from Scrapy or Twisted to a typed media failure."""
+def reason_for(exc: BaseException) -> MediaError | None:
+    """Map a download exception to a typed media failure; None for one that no network,
+    handler or downloader middleware raises (a bug: the caller reports it as ``internal``)."""
     if isinstance(exc, MediaError):
         return exc
     detail = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
-    if isinstance(exc, DownloadTimeoutError | TimeoutError):
+    if isinstance(exc, IgnoreRequest):
+        if _raised_by(exc.__traceback__, RobotsTxtMiddleware):
+            return MediaError("robots", "forbidden by robots.txt (ROBOTSTXT_OBEY)")
+        return MediaError("ignored", f"a downloader middleware dropped the request ({exc})")
+    if isinstance(exc, DownloadTimeoutError | TimeoutError | TwistedTimeoutError):
         return MediaError("timeout", detail)
-    if isinstance(exc, CannotResolveHostError):
+    if isinstance(exc, CannotResolveHostError | socket.gaierror):
         return MediaError("dns", detail)
     if isinstance(exc, ResponseDataLossError):
         return MediaError("truncated", detail)
@@ -88,8 +129,21 @@ def reason_for(exc: BaseException) -> MediaError:
         return MediaError("tls", detail)
     if _is_dataloss(exc):
         return MediaError("truncated", detail)
-    # Refused, reset, cancelled, failed: whatever else broke the exchange on the way.
-    return MediaError("connection", detail)
+    if isinstance(exc, _NETWORK_ERRORS):
+        return MediaError("connection", detail)
+    if isinstance(exc, OSError):
+        # Not a network error (those are above): the disk or the file system refused.
+        return MediaError("storage", detail)
+    return None
+
+
+def _raised_by(trace: TracebackType | None, component: type) -> bool:
+    """Whether a method of ``component`` (or a subclass) is among the frames of ``trace``."""
+    while trace is not None:
+        if isinstance(trace.tb_frame.f_locals.get("self"), component):
+            return True
+        trace = trace.tb_next
+    return False
 
 
 def _is_dataloss(exc: BaseException) -> bool:

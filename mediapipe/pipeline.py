@@ -17,7 +17,7 @@ from scrapy.utils.misc import load_object
 
 from mediapipe._imaging import TOO_MANY_PIXELS, image_size
 from mediapipe.datauri import BadDataURI, is_data_uri, open_data_uri
-from mediapipe.exceptions import MediaError, reason_for
+from mediapipe.exceptions import RETRIED_REASONS, MediaError, reason_for
 from mediapipe.limits import DownloadLimiter
 from mediapipe.mediatypes import ContentTypeVerdict, classify_content_type
 from mediapipe.middleware import META_KEY, REDIRECT_STATUSES, MediaDownloaderMiddleware
@@ -35,7 +35,7 @@ from mediapipe.settings import MediaConfig, SettingError
 from mediapipe.sniff import SNIFF_BYTES, Verdict, judge_body
 from mediapipe.spool import Lanes
 from mediapipe.store import FilesystemStore, StorageError, StoredFile
-from mediapipe.transfer import Transfer
+from mediapipe.transfer import Transfer, refusal_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -72,6 +72,7 @@ class MediaPipeline:
         self._pending: dict[str, asyncio.Future[MediaRecord]] = {}
         self._counts: Counter[str] = Counter()
         self._warned_missing_results_field: set[type] = set()
+        self._root_relative = _RootRelative()
         # After the stats dump, so that the summary is the crawl log's last line.
         crawler.signals.connect(self._log_summary, signal=signals.engine_stopped)
 
@@ -88,6 +89,7 @@ class MediaPipeline:
         self._lanes.shutdown()
 
     def _log_summary(self) -> None:
+        self._root_relative.report()
         logger.info("%s", self.summary())
 
     async def process_item(self, item: Any) -> Any:
@@ -156,12 +158,26 @@ class MediaPipeline:
         try:
             return await self._handle(source, key, tags, alt)
         except MediaError as failure:
-            logger.warning(
-                "Media (failed: %s): %s (%s)", failure.reason, shown(source), failure.detail
-            )
-            return MediaRecord(
-                source=source, url=source, path=None, status="failed", reason=failure.reason
-            )
+            if failure.reason == "internal":
+                self._log_internal(source, failure.__cause__ or failure)
+            else:
+                logger.warning("%s", failure_line(source, failure))
+            reason = failure.reason
+        except Exception as exc:
+            # A bug of ours, not bad input: reported with its traceback; the crawl goes on and
+            # the item's other sources are not affected.
+            self._log_internal(source, exc)
+            reason = "internal"
+        return MediaRecord(source=source, url=source, path=None, status="failed", reason=reason)
+
+    def _log_internal(self, source: Any, exc: BaseException) -> None:
+        logger.error(
+            "Media (failed: internal): %s (an unexpected error in mediapipe: %s: %s)",
+            shown(source),
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+        )
 
     async def _handle(self, source: Any, key: str | None, tags: Any, alt: Any) -> MediaRecord:
         """``key`` is the source's hash, for a str source."""
@@ -170,6 +186,7 @@ class MediaPipeline:
         if not isinstance(source, str):
             raise MediaError("unsupported-url", f"not a string but {type(source).__name__}")
         if source.startswith("/") and not source.startswith("//"):
+            self._root_relative.note(source)
             return MediaRecord(source=source, url=source, path=None, status="local")
         key = key or hash_source(source)
         url = "https:" + source if source.startswith("//") else source
@@ -180,26 +197,48 @@ class MediaPipeline:
             host = parts.hostname
         except ValueError as exc:
             raise MediaError("unsupported-url", str(exc)) from exc
+        if not parts.scheme:
+            raise MediaError(
+                "unsupported-url",
+                "a relative URL: join it to its page in the spider, "
+                "e.g. response.urljoin(src), to have it downloaded",
+            )
         if parts.scheme.lower() not in ("http", "https"):
             raise MediaError("unsupported-url", "only http(s), data: and local /paths are taken")
         if not host:
             raise MediaError("unsupported-url", "the URL names no host")
-        # A caller-chosen target is always written, whatever is stored under another name.
-        reused = None if self.call.target else self.store.lookup(key, self.config.expires_days)
+        reused = self._reusable(key)
         if reused is not None:
             logger.debug("Media (uptodate): %s is %s", shown(source), reused.path)
             return self._record(source, reused, "uptodate")
         return await self._download(source, url, key, tags, alt)
+
+    def _reusable(self, key: str) -> StoredFile | None:
+        """The stored file of this source, if it is fresh and the current settings would still
+        accept it (spec §8); a caller-chosen target is always written anew."""
+        if self.call.target:
+            return None
+        stored = self.store.lookup(key, self.config.expires_days)
+        if stored is None:
+            return None
+        max_size = self.config.max_size
+        if max_size and stored.size > max_size:
+            return None
+        if stored.mime is not None and (
+            classify_content_type(stored.mime, self.config.media_types) is ContentTypeVerdict.REFUSE
+        ):
+            return None
+        return stored
 
     async def _download(self, source: str, url: str, key: str, tags: Any, alt: Any) -> MediaRecord:
         host = urlsplit(url).hostname or ""
         attempt = 0
         while True:
             try:
-                stored, credentials = await self._attempt(source, url, host, key, tags, alt)
+                stored = await self._attempt(source, url, host, key, tags, alt)
                 break
             except MediaError as failure:
-                if attempt >= self.config.retry_times or failure.reason not in _RETRIED:
+                if attempt >= self.config.retry_times or failure.reason not in RETRIED_REASONS:
                     if attempt:
                         self._inc("retry/max_reached")
                     raise
@@ -217,11 +256,11 @@ class MediaPipeline:
                 await asyncio.sleep(delay)
         logger.debug("Media (downloaded): %s as %s", shown(source), stored.path)
         self._count_file(stored)
-        return self._record(source, stored, "downloaded", credentials=credentials)
+        return self._record(source, stored, "downloaded")
 
     async def _attempt(
         self, source: str, url: str, host: str, key: str, tags: Any, alt: Any
-    ) -> tuple[StoredFile, bool]:
+    ) -> StoredFile:
         # The place is held until the file is committed: bytes still queued for the disk count
         # against the limit, so a disk slower than the network cannot make memory grow.
         async with self._limiter.place(host):
@@ -232,18 +271,20 @@ class MediaPipeline:
             if self.call.headers:
                 transfer.restrict_headers(host, self.call.headers)
             try:
-                stored = await self._fetch_and_store(url, key, transfer, tags, alt)
+                return await self._fetch_and_store(url, key, transfer, tags, alt)
             except Exception as exc:
                 transfer.discard()
+                failure: MediaError | None
                 if isinstance(exc, IgnoreRequest) and transfer.last_status in REDIRECT_STATUSES:
                     # Scrapy's redirect middleware gave up (too many hops): the final answer
                     # was a redirect, so the failure is that status, not a network error.
                     failure = MediaError(f"http-{transfer.last_status}", str(exc))
                 else:
                     failure = reason_for(exc)
+                if failure is None:
+                    raise  # a bug: _guarded reports it as internal, with its traceback
                 failure.retry_after = failure.retry_after or transfer.retry_after
                 raise failure from exc
-        return stored, transfer.used_credentials
 
     def _retry_delay(self, attempt: int, retry_after: str | None) -> float:
         delay = self.config.retry_backoff * 2 ** (attempt - 1)
@@ -257,7 +298,9 @@ class MediaPipeline:
         assert self.crawler.engine is not None
         response = await self.crawler.engine.download_async(self._request(url, transfer))
         if not 200 <= response.status < 300 or response.status == 206:
-            raise MediaError(f"http-{response.status}", f"from {response.url}")
+            # The URL is in the log line already; only a redirect's target is worth adding.
+            final = f"from {response.url}" if response.url != url else ""
+            raise MediaError(f"http-{response.status}", final)
         if not transfer.finished:
             await transfer.finish()
         assert transfer.temp is not None
@@ -267,8 +310,15 @@ class MediaPipeline:
         )
         ext = choose_extension(transfer.verdict.ext, transfer.declared, response.url)
         name = self._name(key, epoch, ext, tags, alt)
+        credentials = transfer.used_credentials or self.call.carries_credentials
         return await self._save(
-            transfer.lane, transfer.temp, name, key, transfer.verdict, transfer.check_written
+            transfer.lane,
+            transfer.temp,
+            name,
+            key,
+            transfer.verdict,
+            transfer.check_written,
+            credentials=credentials,
         )
 
     def _request(self, url: str, transfer: Transfer) -> Request:
@@ -309,14 +359,16 @@ class MediaPipeline:
         key: str,
         verdict: Verdict,
         check_written: Callable[[], None],
+        *,
+        credentials: bool,
     ) -> StoredFile:
         """Measure and commit a validated file on its lane, after its last chunk is written."""
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(
-                lane, self._save_blocking, temp, name, key, verdict, check_written
+                lane, self._save_blocking, temp, name, key, verdict, check_written, credentials
             )
-        except (StorageError, ValueError) as exc:
+        except (OSError, ValueError) as exc:
             raise MediaError("storage", str(exc)) from exc
 
     def _save_blocking(
@@ -326,11 +378,12 @@ class MediaPipeline:
         key: str,
         verdict: Verdict,
         check_written: Callable[[], None],
+        credentials: bool,
     ) -> StoredFile:
         try:
             check_written()
             temp.close()
-        except (MediaError, OSError):
+        except BaseException:
             temp.discard()
             raise
         size = image_size(temp.path, verdict.mime) if verdict.raster else None
@@ -345,10 +398,11 @@ class MediaPipeline:
             mime=verdict.mime,
             width=size[0] if size else None,
             height=size[1] if size else None,
+            credentials=credentials,
         )
 
     async def _store_data_uri(self, source: str, key: str, tags: Any, alt: Any) -> MediaRecord:
-        reused = None if self.call.target else self.store.lookup(key, self.config.expires_days)
+        reused = self._reusable(key)
         if reused is not None:
             return self._record(source, reused, "data")
         loop = asyncio.get_running_loop()
@@ -358,7 +412,9 @@ class MediaPipeline:
         ext = choose_extension(verdict.ext, declared, None)
         name = self._name(key, epoch_from_headers(None, None), ext, tags, alt)
         try:
-            stored = await self._save(lane, temp, name, key, verdict, _nothing_to_check)
+            stored = await self._save(
+                lane, temp, name, key, verdict, _nothing_to_check, credentials=False
+            )
         except MediaError:
             temp.discard()
             raise
@@ -383,15 +439,19 @@ class MediaPipeline:
         try:
             head = self._write_pieces(temp, pieces)
             verdict = judge_body(declared, head, None)
-            if verdict.reason is not None:
-                raise MediaError(verdict.reason, f"data: URI declares {declared or 'no type'}")
+            refusal = refusal_for(verdict, self.config.media_types)
+            if refusal is not None:
+                raise MediaError(
+                    refusal.reason,
+                    refusal.detail or f"data: URI declares {declared or 'no type'}",
+                )
         except BadDataURI as exc:
             temp.discard()
             raise MediaError("bad-data-uri", str(exc)) from exc
         except OSError as exc:
             temp.discard()
             raise MediaError("storage", str(exc)) from exc
-        except MediaError:
+        except BaseException:
             temp.discard()
             raise
         return temp, declared, verdict
@@ -406,7 +466,7 @@ class MediaPipeline:
             temp.write(piece)
         return head
 
-    def _url(self, source: str, path: str, *, credentials: bool = False) -> str:
+    def _url(self, source: str, path: str, *, credentials: bool) -> str:
         url = local_url(self.config.url_prefix, path)
         if not (
             is_data_uri(source)
@@ -429,15 +489,16 @@ class MediaPipeline:
         return profile is not None and profile.carries_credentials
 
     def _with_source(self, record: MediaRecord, source: str) -> MediaRecord:
-        url = self._url(source, record.path) if record.path else source
+        if record.path:
+            url = self._url(source, record.path, credentials=record.credentials)
+        else:
+            url = source
         return dataclasses.replace(record, source=source, url=url)
 
-    def _record(
-        self, source: str, stored: StoredFile, status: str, *, credentials: bool = False
-    ) -> MediaRecord:
+    def _record(self, source: str, stored: StoredFile, status: str) -> MediaRecord:
         return MediaRecord(
             source=source,
-            url=self._url(source, stored.path, credentials=credentials),
+            url=self._url(source, stored.path, credentials=stored.credentials),
             path=stored.path,
             status=status,
             mime=stored.mime,
@@ -445,6 +506,7 @@ class MediaPipeline:
             sha256=stored.sha256,
             width=stored.width,
             height=stored.height,
+            credentials=stored.credentials,
         )
 
     # -- bookkeeping ---------------------------------------------------------------------------
@@ -517,12 +579,49 @@ def _require_middleware(crawler: Crawler) -> None:
     )
 
 
-# Worth another try: the server was busy, or the connection or the body broke on the way.
-_RETRIED = frozenset({"http-429", "http-503", "connection", "truncated", "timeout"})
-
-
 def _nothing_to_check() -> None:
     """A data: URI was written in one go, on its lane: no earlier write can have failed."""
+
+
+# What a user can do about a failure, added to its WARNING line.
+_HINTS = {
+    "unsafe-url": (
+        "to allow it, add the host to MEDIAPIPE_ALLOWED_HOSTS, "
+        "or set MEDIAPIPE_ALLOW_PRIVATE_NETWORKS = True"
+    ),
+    "robots": "set ROBOTSTXT_OBEY = False to fetch it anyway",
+}
+
+
+def failure_line(source: Any, failure: MediaError) -> str:
+    """The one WARNING line of a failed source: reason, source, detail and a hint."""
+    notes = [note for note in (failure.detail, _HINTS.get(failure.reason)) if note]
+    line = f"Media (failed: {failure.reason}): {shown(source)}"
+    return f"{line} ({'; '.join(notes)})" if notes else line
+
+
+class _RootRelative:
+    """Counts sources that are root-relative paths, for one note at the end of the crawl: a
+    spider that forgot ``response.urljoin`` gets them all left as local paths."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.example = ""
+
+    def note(self, source: str) -> None:
+        self.count += 1
+        self.example = self.example or shown(source)
+
+    def report(self) -> None:
+        if self.count:
+            # INFO, not WARNING: local paths are valid sources (spec §3.1), often on purpose.
+            logger.info(
+                "mediapipe: %d distinct sources were root-relative paths (such as %r), kept "
+                "as local paths and not downloaded; if they are URLs of the crawled site, join "
+                "them to their page in the spider: response.urljoin(src)",
+                self.count,
+                self.example,
+            )
 
 
 _SHOWN_CHARS = 200

@@ -25,6 +25,9 @@ class MediaRecord:
     sha256: str | None = None
     width: int | None = None
     height: int | None = None
+    # Whether credentials went with the download: provenance then stays off every URL made
+    # from this record (spec §6). Not exported: it says nothing about the file.
+    credentials: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         # dataclasses.asdict deep-copies recursively; every field here is a plain value.
@@ -45,4 +48,4 @@ def with_provenance(url: str, source: str, add_url: bool | str) -> str:
     return f"{url}?{add_url}"
 
 
-_FIELDS = tuple(field.name for field in fields(MediaRecord))
+_FIELDS = tuple(field.name for field in fields(MediaRecord) if field.name != "credentials")

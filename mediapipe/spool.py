@@ -59,7 +59,7 @@ class Spool:
         self._chunks: deque[bytes] = deque()
         self._queued = 0
         self._writing = False
-        self._error: OSError | None = None
+        self._error: BaseException | None = None
         self._pause: Callable[[], None] | None = None
         self._resume: Callable[[], None] | None = None
         self._paused = False
@@ -110,7 +110,8 @@ class Spool:
 
     def complete(self) -> None:
         """On the file's lane, after every job queued for it: write what is still gathered,
-        then raise the first write error, if any."""
+        then raise the first write error, if any (an ``OSError``, or the unexpected exception
+        itself)."""
         with self._lock:
             gathered = bool(self._chunks) and not self._writing
             self._writing = self._writing or gathered
@@ -130,8 +131,12 @@ class Spool:
             if self._error is None:
                 try:
                     self.temp.write(chunk)
-                except (OSError, ValueError) as exc:
-                    self._error = exc if isinstance(exc, OSError) else OSError(str(exc))
+                except ValueError as exc:  # written after a close: the file is unusable
+                    self._error = OSError(str(exc))
+                except Exception as exc:
+                    # Kept, never lost in the executor's future: complete() raises it, so a
+                    # file missing a chunk is never committed.
+                    self._error = exc
             with self._lock:
                 was_high = self._queued > LOW_WATER
                 self._queued -= len(chunk)

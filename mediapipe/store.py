@@ -32,6 +32,9 @@ class StoredFile:
     width: int | None
     height: int | None
     stored_at: float
+    # Whether credentials went with the download (spec §8). An entry written before this was
+    # recorded counts as credentialed: provenance is left off rather than risk a leak.
+    credentials: bool = True
 
 
 class StorageError(OSError):
@@ -119,6 +122,7 @@ class MediaStore(Protocol):
         mime: str | None,
         width: int | None,
         height: int | None,
+        credentials: bool,
     ) -> StoredFile:
         """Give a validated temporary file its final name and remember it under ``key``."""
 
@@ -179,11 +183,19 @@ class FilesystemStore:
         return TempFile(self._tmp / name, fsync=self._fsync)
 
     def final_path(self, name: str) -> Path:
-        """The absolute path of ``name``, refusing anything that would leave the store."""
+        """The path of ``name``, refusing anything that would leave the store: by its parts,
+        and by where it resolves to (a symlink inside the store must not lead out)."""
         parts = name.replace("\\", "/").split("/")
         if any(part in {"", ".", ".."} for part in parts) or parts[0] == _META_DIR:
             raise StorageError(f"file name {name!r} would leave the media store")
-        return self.root.joinpath(*parts)
+        path = self.root.joinpath(*parts)
+        if len(parts) > 1:  # a built name has no folder: only a caller's target needs this
+            root = os.path.realpath(self.root)
+            resolved = os.path.realpath(path)
+            meta = os.path.join(root, _META_DIR)
+            if os.path.commonpath([root, resolved]) != root or resolved.startswith(meta + os.sep):
+                raise StorageError(f"file name {name!r} leads out of the media store")
+        return path
 
     def _index_path(self, key: str) -> str:
         return os.path.join(self._index_dir, key[:2], key + ".json")
@@ -210,6 +222,7 @@ class FilesystemStore:
         mime: str | None,
         width: int | None,
         height: int | None,
+        credentials: bool,
     ) -> StoredFile:
         try:
             temp.close()
@@ -225,6 +238,7 @@ class FilesystemStore:
             width=width,
             height=height,
             stored_at=time.time(),
+            credentials=credentials,
         )
         # The index entry is written first: if it cannot be, nothing reaches a final name and
         # no good file already there is replaced. An entry whose rename then fails points at a

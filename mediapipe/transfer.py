@@ -26,6 +26,24 @@ if TYPE_CHECKING:
     from mediapipe.store import MediaStore, TempFile
 
 _DECODE_CHUNK = 256 * 1024
+GZIP_ENCODINGS = frozenset({"gzip", "x-gzip"})
+SUPPORTED_ENCODINGS = GZIP_ENCODINGS | {"deflate"}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def refusal_for(verdict: Verdict, media_types: tuple[str, ...]) -> MediaError | None:
+    """Why a judged body must not be stored: the sniffer's reason, or a sniffed type outside
+    ``MEDIAPIPE_MEDIA_TYPES`` (spec §4.6), whatever type was declared."""
+    if verdict.reason is not None:
+        return MediaError(verdict.reason)
+    if (
+        verdict.mime is not None
+        and classify_content_type(verdict.mime, media_types) is ContentTypeVerdict.REFUSE
+    ):
+        return MediaError(
+            "content-type", f"the body is {verdict.mime}, not in MEDIAPIPE_MEDIA_TYPES"
+        )
+    return None
 
 
 class Transfer:
@@ -91,12 +109,11 @@ class Transfer:
         self.encoding = None if encoding in (None, "identity") else encoding
         if classify_content_type(raw_type, self.media_types) is ContentTypeVerdict.REFUSE:
             return self._refuse("content-type", f"server sent {self.declared}")
-        if (
-            self.max_size
-            and isinstance(body_length, int)
-            and self.encoding is None
-            and body_length > self.max_size
-        ):
+        if self.encoding is not None and self.encoding not in SUPPORTED_ENCODINGS:
+            return self._refuse("content-type", f"unsupported Content-Encoding {self.encoding}")
+        # The limit applies to the bytes on the wire as well as to the decoded ones, so a
+        # compressed body cannot fill the disk before it is decoded.
+        if self.max_size and isinstance(body_length, int) and body_length > self.max_size:
             return self._refuse(
                 "too-large", f"Content-Length {body_length} > limit {self.max_size}"
             )
@@ -107,7 +124,7 @@ class Transfer:
         if self.refusal is not None:
             return self.refusal
         self._received += len(data)
-        if self.max_size and self.encoding is None and self._received > self.max_size:
+        if self.max_size and self._received > self.max_size:
             return self._refuse("too-large", f"body grew past the limit {self.max_size}")
         try:
             self._spooled().write(data)
@@ -139,13 +156,18 @@ class Transfer:
             try:
                 await loop.run_in_executor(self.lane, self.check_written)
                 temp = await loop.run_in_executor(self.lane, self._decoded, temp)
-            except MediaError as failure:
-                self.refusal = failure
+            except BaseException as failure:
+                if isinstance(failure, MediaError):
+                    self.refusal = failure
                 self.discard()
                 raise
             self._spool = None
             self.temp = temp
-            self._head = bytearray(temp.read_head(SNIFF_BYTES))
+            try:
+                self._head = bytearray(temp.read_head(SNIFF_BYTES))
+            except OSError as exc:
+                self.discard()
+                raise MediaError("storage", str(exc)) from exc
         if self.verdict is None and self._judge() is not None:
             raise self.refusal  # type: ignore[misc]
         self.temp = temp
@@ -171,8 +193,11 @@ class Transfer:
 
     def _judge(self) -> MediaError | None:
         self.verdict = judge_body(self.declared, bytes(self._head), self.source)
-        if self.verdict.reason is not None:
-            return self._refuse(self.verdict.reason, f"declared {self.declared or 'no type'}")
+        refusal = refusal_for(self.verdict, self.media_types)
+        if refusal is not None:
+            return self._refuse(
+                refusal.reason, refusal.detail or f"declared {self.declared or 'no type'}"
+            )
         return None
 
     def _refuse(self, reason: str, detail: str) -> MediaError:
@@ -189,22 +214,25 @@ class Transfer:
                 raise MediaError("storage", str(exc)) from exc
 
     def _decoded(self, encoded: TempFile) -> TempFile:
-        # Runs on the file's lane, after its chunks. Scrapy's HttpCompressionMiddleware would decode
-        # response.body in memory; media bodies are decoded from the temporary file, chunk by
-        # chunk, under the size limit.
-        if self.encoding not in ("gzip", "x-gzip", "deflate"):
+        # Runs on the file's lane, after its chunks. Scrapy's HttpCompressionMiddleware would
+        # decode response.body in memory; media bodies are decoded from the temporary file,
+        # chunk by chunk, under the size limit.
+        try:
+            encoded.close()
+            decoded = self.store.new_temp()
+        except BaseException:
             encoded.discard()
-            raise MediaError("content-type", f"unsupported Content-Encoding {self.encoding}")
-        encoded.close()
-        decoded = self.store.new_temp()
-        wbits = 16 + zlib.MAX_WBITS if self.encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS
+            raise
         try:
             with encoded.path.open("rb") as source:
-                self._inflate(source, decoded, wbits)
+                self._inflate(source, decoded)
         except zlib.error as exc:
             decoded.discard()
             raise MediaError("truncated", f"cannot decode {self.encoding} body: {exc}") from exc
-        except MediaError:
+        except OSError as exc:
+            decoded.discard()
+            raise MediaError("storage", str(exc)) from exc
+        except BaseException:
             decoded.discard()
             raise
         finally:
@@ -212,14 +240,28 @@ class Transfer:
         self._received = decoded.size
         return decoded
 
-    def _inflate(self, source: BinaryIO, target: TempFile, wbits: int) -> None:
-        inflater = zlib.decompressobj(wbits)
-        while chunk := source.read(_DECODE_CHUNK):
-            pending = chunk
-            while pending:
-                out = inflater.decompress(pending, _DECODE_CHUNK)
-                pending = inflater.unconsumed_tail
-                self._write_limited(target, out)
+    def _inflate(self, source: BinaryIO, target: TempFile) -> None:
+        gzip = self.encoding in GZIP_ENCODINGS
+        pending = source.read(_DECODE_CHUNK)
+        inflater = zlib.decompressobj(_wbits(gzip, pending))
+        while True:
+            if not pending:
+                pending = source.read(_DECODE_CHUNK)
+                if not pending:
+                    break
+            self._write_limited(target, inflater.decompress(pending, _DECODE_CHUNK))
+            pending = inflater.unconsumed_tail
+            if not inflater.eof:
+                continue
+            self._write_limited(target, inflater.flush())
+            # RFC 1952 lets a gzip body hold several members one after another: the body is
+            # their concatenation. Anything else after the stream is not part of the body.
+            pending = inflater.unused_data
+            if gzip and len(pending) < len(_GZIP_MAGIC):
+                pending += source.read(_DECODE_CHUNK)
+            if not (gzip and pending.startswith(_GZIP_MAGIC)):
+                return
+            inflater = zlib.decompressobj(_wbits(gzip, pending))
         self._write_limited(target, inflater.flush())
         if not inflater.eof:
             raise MediaError("truncated", f"{self.encoding} body ends early")
@@ -228,3 +270,15 @@ class Transfer:
         if self.max_size and target.size + len(data) > self.max_size:
             raise MediaError("too-large", f"decoded body grew past the limit {self.max_size}")
         target.write(data)
+
+
+def _wbits(gzip: bool, head: bytes) -> int:
+    """zlib's window bits for a body that starts with ``head``.
+
+    ``deflate`` should be a zlib stream (RFC 9110), but many servers send raw deflate data
+    without the zlib header; the header's check bits tell the two apart.
+    """
+    if gzip:
+        return 16 + zlib.MAX_WBITS
+    zlib_header = len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
+    return zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS

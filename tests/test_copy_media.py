@@ -126,8 +126,8 @@ def run_script(tmp_path: Path, body: str, url: str, args: Any = None) -> ScriptR
 
 def failure_line(reason: str, source: str, detail: str | None = None) -> str:
     """The WARNING line a script without logging configuration shows for a failed source."""
-    line = f"WARNING: Media (failed: {reason}): {source} ("
-    return line + f"{detail})" if detail is not None else line
+    line = f"WARNING: Media (failed: {reason}): {source}"
+    return line + f" ({detail})" if detail is not None else line
 
 
 def lines_starting(lines: list[str], prefix: str) -> list[str]:
@@ -690,7 +690,7 @@ async def test_works_under_installed_reactor(
     assert server.count("/status/404") == 1
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert [w for w in warnings if w.startswith("Media (failed: ")] == [
-        f"Media (failed: http-404): {sources[1]} (from {sources[1]})"
+        f"Media (failed: http-404): {sources[1]}"
     ]
 
 

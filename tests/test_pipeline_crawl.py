@@ -593,9 +593,14 @@ async def test_summary_line_and_stats(
     assert result.stat("mediapipe/stored_files") == 2
     summary = [r.getMessage() for r in caplog.records if r.getMessage().startswith("mediapipe:")]
     assert summary == [
+        "mediapipe: 1 distinct sources were root-relative paths (such as '/x'), kept as "
+        "local paths and not downloaded; if they are URLs of the crawled site, join them to "
+        "their page in the spider: response.urljoin(src)",
         "mediapipe: 4 sources in 1 items: 1 downloaded, 1 from data URIs, 0 reused, 1 local, "
-        f"1 failed (http-404: 1); 2 files, {2 * len(media.PNG)} bytes written"
+        f"1 failed (http-404: 1); 2 files, {2 * len(media.PNG)} bytes written",
     ]
+    # The summary is the crawl log's last line.
+    assert caplog.records[-1].getMessage() == summary[-1]
 
 
 @pytest_twisted.ensureDeferred

@@ -22,7 +22,7 @@ KEY = "0123456789abcdef"
 def commit(store: FilesystemStore, data: bytes, name: str, key: str = KEY) -> None:
     temp = store.new_temp()
     temp.write(data)
-    store.commit(temp, name, key, mime="image/png", width=1, height=2)
+    store.commit(temp, name, key, mime="image/png", width=1, height=2, credentials=False)
 
 
 @pytest.fixture
@@ -43,7 +43,9 @@ def test_commit_renames_into_place_and_indexes(store: FilesystemStore) -> None:
     temp = store.new_temp()
     temp.write(b"abc")
     temp.write(memoryview(b"def"))
-    record = store.commit(temp, "x.png", KEY, mime="image/png", width=3, height=4)
+    record = store.commit(
+        temp, "x.png", KEY, mime="image/png", width=3, height=4, credentials=False
+    )
     assert (store.root / "x.png").read_bytes() == b"abcdef"
     assert not temp.path.exists()
     assert record.sha256 == "bef57ec7f53a6d40beb640a780a639c83bc29ac8a9816f1fc6c5c6dcd93c4721"
@@ -96,7 +98,7 @@ def test_names_never_leave_the_store(store: FilesystemStore, name: str) -> None:
     temp = store.new_temp()
     temp.write(b"x")
     with pytest.raises(StorageError, match="would leave the media store"):
-        store.commit(temp, name, KEY, mime=None, width=None, height=None)
+        store.commit(temp, name, KEY, mime=None, width=None, height=None, credentials=False)
     assert not (store.root.parent / "escape.png").exists()
 
 
@@ -139,6 +141,8 @@ def test_storage_errors_at_commit_keep_nothing(store: FilesystemStore) -> None:
     temp = store.new_temp()
     temp.write(b"y")
     with pytest.raises(StorageError):
-        store.commit(temp, "taken/child.png", KEY, mime=None, width=None, height=None)
+        store.commit(
+            temp, "taken/child.png", KEY, mime=None, width=None, height=None, credentials=False
+        )
     assert not temp.path.exists()
     assert (store.root / "taken").read_bytes() == b"x"
