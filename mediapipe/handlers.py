@@ -30,7 +30,7 @@ from twisted.web.iweb import IPolicyForHTTPS
 from zope.interface import implementer
 
 from mediapipe.middleware import media_transfer
-from mediapipe.settings import MediaConfig
+from mediapipe.settings import MediaConfig, SettingError
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -97,7 +97,10 @@ class MediaHTTP11DownloadHandler(HTTP11DownloadHandler):
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
-        profiles = MediaConfig.from_settings(crawler.settings).host_profiles
+        try:
+            profiles = MediaConfig.from_settings(crawler.settings).host_profiles
+        except SettingError:
+            profiles = {}  # the media middleware, built next, stops the crawl with the error
         choices = {
             host: profile.verify_tls
             for host, profile in profiles.items()

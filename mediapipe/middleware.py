@@ -13,7 +13,7 @@ from scrapy.exceptions import StopDownload
 from mediapipe.credentials import apply_host_profile
 from mediapipe.exceptions import MediaError
 from mediapipe.safety import AddressPolicy
-from mediapipe.settings import MediaConfig
+from mediapipe.settings import MediaConfig, report_setting_errors_in_one_line
 from mediapipe.transfer import Transfer
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ class MediaDownloaderMiddleware:
     """
 
     def __init__(self, crawler: Crawler) -> None:
+        report_setting_errors_in_one_line()
         config = MediaConfig.from_settings(crawler.settings)
         self.policy = AddressPolicy(config.allow_private_networks, config.allowed_hosts)
         self.profiles = config.host_profiles

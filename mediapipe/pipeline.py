@@ -12,15 +12,13 @@ from urllib.parse import urlsplit
 from itemadapter import ItemAdapter
 from scrapy import Request, signals
 from scrapy.exceptions import IgnoreRequest
-from scrapy.utils.conf import build_component_list
-from scrapy.utils.misc import load_object
 
 from mediapipe._imaging import TOO_MANY_PIXELS, image_size
 from mediapipe.datauri import BadDataURI, is_data_uri, open_data_uri
 from mediapipe.exceptions import RETRIED_REASONS, MediaError, reason_for
 from mediapipe.limits import DownloadLimiter
 from mediapipe.mediatypes import ContentTypeVerdict, classify_content_type
-from mediapipe.middleware import META_KEY, REDIRECT_STATUSES, MediaDownloaderMiddleware
+from mediapipe.middleware import META_KEY, REDIRECT_STATUSES
 from mediapipe.naming import (
     build_name,
     choose_extension,
@@ -30,8 +28,9 @@ from mediapipe.naming import (
 )
 from mediapipe.naming import source_hash as hash_source
 from mediapipe.options import SPIDER_ATTRIBUTE, CallOptions
+from mediapipe.preflight import check_components
 from mediapipe.records import MediaRecord, local_url, with_provenance
-from mediapipe.settings import MediaConfig, SettingError
+from mediapipe.settings import MediaConfig, SettingError, report_setting_errors_in_one_line
 from mediapipe.sniff import SNIFF_BYTES, Verdict, judge_body
 from mediapipe.spool import Lanes
 from mediapipe.store import FilesystemStore, StorageError, StoredFile
@@ -56,8 +55,9 @@ class MediaPipeline:
         self.crawler = crawler
         # A bad setting stops the crawl at start: NotConfigured would only disable the pipeline
         # and let the crawl run on without its media.
+        report_setting_errors_in_one_line()
         self.config = MediaConfig.from_settings(crawler.settings)
-        _require_middleware(crawler)
+        check_components(crawler.settings, self.config)
         self.store: MediaStore = FilesystemStore(self.config.store, fsync=self.config.fsync)
         try:
             self.store.open()
@@ -328,6 +328,10 @@ class MediaPipeline:
             # Size limits are the middleware's, with the contract's reason words.
             "download_maxsize": 0,
             "download_warnsize": 0,
+            # Scrapy's HTTP cache (whose middleware runs before ours) would store the body the
+            # streaming handlers never keep, an empty one, and serve it back later; the
+            # store's index is the media cache.
+            "dont_cache": True,
         }
         if self.call.proxy:
             meta["proxy"] = self.call.proxy
@@ -565,18 +569,6 @@ class MediaPipeline:
             + (f" ({failed})" if failed else "")
             + f"; {counts['stored_files']} files, {counts['stored_bytes']} bytes written"
         )
-
-
-def _require_middleware(crawler: Crawler) -> None:
-    enabled = build_component_list(crawler.settings.getwithbase("DOWNLOADER_MIDDLEWARES"))
-    for entry in enabled:
-        component = load_object(entry) if isinstance(entry, str) else entry
-        if isinstance(component, type) and issubclass(component, MediaDownloaderMiddleware):
-            return
-    raise SettingError(
-        "MediaPipeline needs mediapipe.MediaDownloaderMiddleware in DOWNLOADER_MIDDLEWARES "
-        "(or use ADDONS = {'mediapipe.Addon': 300})"
-    )
 
 
 def _nothing_to_check() -> None:

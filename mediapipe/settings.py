@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from mediapipe.naming import MIN_NAME_BYTES
 
@@ -40,6 +43,34 @@ _MAX_FILE_NAME_BYTES = 255  # the limit of every common file system
 
 class SettingError(ValueError):
     """A ``MEDIAPIPE_*`` setting has a value the add-on cannot work with."""
+
+
+class _OneLineSettingErrors(logging.Filter):
+    """Shows a :class:`SettingError` that ended a crawl as one line, without a traceback.
+
+    ``scrapy crawl`` reports an exception from a crawl's start through asyncio's handler for
+    unretrieved task exceptions, with a long traceback that buries the one sentence that
+    matters; that sentence names the setting and what it must be.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, SettingError):
+            record.msg, record.args, record.exc_info, record.exc_text = (
+                "mediapipe cannot start: %s",
+                (error,),
+                None,
+                None,
+            )
+        return True
+
+
+_ONE_LINE = _OneLineSettingErrors()
+
+
+def report_setting_errors_in_one_line() -> None:
+    """Install the filter on asyncio's logger (once; called when the add-on is enabled)."""
+    logging.getLogger("asyncio").addFilter(_ONE_LINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +259,29 @@ def _hosts(value: Any) -> tuple[str, ...]:
         isinstance(host, str) and host.strip() for host in value
     ):
         raise SettingError(f"MEDIAPIPE_ALLOWED_HOSTS must be a list of host names, got {value!r}")
-    return tuple(host.strip().lower() for host in value)
+    hosts = tuple(host.strip().lower() for host in value)
+    for host in hosts:
+        _check_host_entry(host)
+    return hosts
+
+
+# Characters no host name or address literal has: a URL, a port or a path was given.
+_NOT_IN_HOSTS = frozenset("/:@?#*[] \t")
+
+
+def _check_host_entry(host: str) -> None:
+    try:
+        ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+        return
+    except ValueError:
+        pass
+    if not _NOT_IN_HOSTS.intersection(host):
+        return
+    bare = urlsplit(host if "//" in host else "//" + host).hostname or host
+    raise SettingError(
+        f"MEDIAPIPE_ALLOWED_HOSTS entries are host names or addresses, without scheme, port "
+        f"or path (the rule applies to every port of a host): write {bare!r}, not {host!r}"
+    )
 
 
 _PROFILE_KEYS = {"headers", "cookies", "verify_tls"}

@@ -245,26 +245,26 @@ class Transfer:
         pending = source.read(_DECODE_CHUNK)
         inflater = zlib.decompressobj(_wbits(gzip, pending))
         while True:
+            ended = False
             if not pending:
                 pending = source.read(_DECODE_CHUNK)
-                if not pending:
-                    break
-            self._write_limited(target, inflater.decompress(pending, _DECODE_CHUNK))
-            pending = inflater.unconsumed_tail
-            if not inflater.eof:
+                ended = not pending
+            # With no input left, a call still drains what zlib holds back.
+            out = inflater.decompress(pending, _DECODE_CHUNK)
+            self._write_limited(target, out)
+            if inflater.eof:
+                # RFC 1952 lets a gzip body hold several members one after another: the body
+                # is their concatenation. Anything else after the stream is not part of it.
+                pending = inflater.unused_data
+                if gzip and len(pending) < len(_GZIP_MAGIC):
+                    pending += source.read(_DECODE_CHUNK)
+                if not (gzip and pending.startswith(_GZIP_MAGIC)):
+                    return
+                inflater = zlib.decompressobj(_wbits(gzip, pending))
                 continue
-            self._write_limited(target, inflater.flush())
-            # RFC 1952 lets a gzip body hold several members one after another: the body is
-            # their concatenation. Anything else after the stream is not part of the body.
-            pending = inflater.unused_data
-            if gzip and len(pending) < len(_GZIP_MAGIC):
-                pending += source.read(_DECODE_CHUNK)
-            if not (gzip and pending.startswith(_GZIP_MAGIC)):
-                return
-            inflater = zlib.decompressobj(_wbits(gzip, pending))
-        self._write_limited(target, inflater.flush())
-        if not inflater.eof:
-            raise MediaError("truncated", f"{self.encoding} body ends early")
+            pending = inflater.unconsumed_tail
+            if ended and not pending and not out:
+                raise MediaError("truncated", f"{self.encoding} body ends early")
 
     def _write_limited(self, target: TempFile, data: bytes) -> None:
         if self.max_size and target.size + len(data) > self.max_size:
