@@ -413,13 +413,13 @@ class MediaPipeline:
         lane = self._lanes.pick()
         # Decoding, hashing and writing a large URI is long work: a worker thread does it.
         temp, declared, verdict = await loop.run_in_executor(lane, self._write_data_uri, source)
-        ext = choose_extension(verdict.ext, declared, None)
-        name = self._name(key, epoch_from_headers(None, None), ext, tags, alt)
         try:
+            ext = choose_extension(verdict.ext, declared, None)
+            name = self._name(key, epoch_from_headers(None, None), ext, tags, alt)
             stored = await self._save(
                 lane, temp, name, key, verdict, _nothing_to_check, credentials=False
             )
-        except MediaError:
+        except BaseException:
             temp.discard()
             raise
         self._count_file(stored)
