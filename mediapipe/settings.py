@@ -277,6 +277,11 @@ def _check_host_entry(host: str) -> None:
         pass
     if not _NOT_IN_HOSTS.intersection(host):
         return
+    if "*" in host:
+        raise SettingError(
+            f"MEDIAPIPE_ALLOWED_HOSTS entries are exact host names; wildcards such as {host!r} "
+            "are not supported: list each host"
+        )
     bare = urlsplit(host if "//" in host else "//" + host).hostname or host
     raise SettingError(
         f"MEDIAPIPE_ALLOWED_HOSTS entries are host names or addresses, without scheme, port "

@@ -376,6 +376,28 @@ def test_target_cannot_leave_store(tmp_path: Path, server: MockServer) -> None:
     assert not (tmp_path / STORE / META / "index" / "x.png").exists()
 
 
+def test_target_through_a_symlink_cannot_leave_store(tmp_path: Path, server: MockServer) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / STORE).mkdir()
+    (tmp_path / STORE / "link").symlink_to(outside)
+    source = f"{server.url}/img/png"
+    run = run_script(
+        tmp_path,
+        """
+        result = asyncio.run(
+            copy_media([ARGS], target="link/escape.png", return_target=True, settings=ALLOW)
+        )
+        """,
+        server.url,
+        source,
+    )
+    assert run.result == [[source, None]]
+    detail = "file name 'link/escape.png' leads out of the media store"
+    assert run.stderr_lines == [failure_line("storage", source, detail)]
+    assert list(outside.iterdir()) == []
+
+
 @pytest_twisted.ensureDeferred
 async def test_empty_list_gives_empty_list(tmp_path: Path, server: MockServer) -> None:
     result = await deferred_from_coro(copy_media([], media_dir=tmp_path / "store", settings=ALLOW))

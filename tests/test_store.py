@@ -102,6 +102,37 @@ def test_names_never_leave_the_store(store: FilesystemStore, name: str) -> None:
     assert not (store.root.parent / "escape.png").exists()
 
 
+@pytest.mark.parametrize(
+    ("link", "points_to", "name"),
+    [
+        ("out", "../outside", "out/escape.png"),
+        ("deep", "../outside", "deep/a/b.png"),
+        ("meta", ".mediapipe/index", "meta/x.json"),
+        ("up", "..", "up/outside/escape.png"),
+    ],
+)
+def test_symlinks_inside_the_store_cannot_lead_out(
+    store: FilesystemStore, link: str, points_to: str, name: str
+) -> None:
+    outside = store.root.parent / "outside"
+    outside.mkdir()
+    (store.root / link).symlink_to(points_to)
+    temp = store.new_temp()
+    temp.write(b"x")
+    with pytest.raises(StorageError, match="leads out of the media store"):
+        store.commit(temp, name, KEY, mime=None, width=None, height=None, credentials=False)
+    assert list(outside.rglob("*")) == []
+    assert list((store.root / ".mediapipe" / "tmp").iterdir()) == []
+    assert not (store.root / ".mediapipe" / "index" / "x.json").exists()
+
+
+def test_symlinked_folder_within_the_store_is_fine(store: FilesystemStore) -> None:
+    (store.root / "real").mkdir()
+    (store.root / "alias").symlink_to("real")
+    commit(store, b"x", "alias/f.png")
+    assert (store.root / "real" / "f.png").read_bytes() == b"x"
+
+
 def test_subfolder_names_are_created(store: FilesystemStore) -> None:
     commit(store, b"x", "sub/dir/f.png")
     assert (store.root / "sub" / "dir" / "f.png").read_bytes() == b"x"
