@@ -20,7 +20,7 @@ from scrapy.exceptions import (
 )
 from twisted.internet.error import ConnectError, ConnectionClosed
 from twisted.internet.error import TimeoutError as TwistedTimeoutError
-from twisted.web._newclient import RequestTransmissionFailed, ResponseFailed
+from twisted.web.client import RequestTransmissionFailed, ResponseFailed, ResponseNeverReceived
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -60,6 +60,7 @@ _NETWORK_ERRORS: tuple[type[BaseException], ...] = (
     ConnectError,
     ConnectionClosed,
     ResponseFailed,
+    ResponseNeverReceived,
     RequestTransmissionFailed,
     ClientError,
     ConnectionError,
