@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import os
 import random
+import sqlite3
+import tarfile
 import wave
+import zipfile
 from collections.abc import Callable
 from io import BytesIO
 
@@ -11,8 +17,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from mediapipe.mediatypes import KNOWN_EXTENSIONS
-from mediapipe.sniff import SNIFF_BYTES, MediaFormat, Verdict, judge_body, looks_textual, sniff
+from mediapipe.mediatypes import KNOWN_EXTENSIONS, essence
+from mediapipe.sniff import (
+    SNIFF_BYTES,
+    MediaFormat,
+    Verdict,
+    can_verify,
+    judge_body,
+    looks_textual,
+    non_media,
+    sniff,
+)
+from tests.test_mediatypes import MIME_EXTENSIONS
 
 FUZZ_EXAMPLES = int(os.environ.get("MEDIAPIPE_FUZZ_EXAMPLES", "300"))
 
@@ -436,3 +452,575 @@ def test_truncated_samples_never_raise(sample: Sample, cut: int) -> None:
     found = sniff(head)
     assert found is None or found.ext in KNOWN_EXTENSIONS
     assert not (found is not None and looks_textual(head))
+
+
+# --- formats added with the wider sniffer -----------------------------------------------------
+
+
+def png_bytes(
+    colour: int = 2,
+    depth: int = 8,
+    width: int = 3,
+    height: int = 2,
+    tail: bytes = b"\x00" * 3,
+    chunk: bytes = b"\x00\x00\x00\x0dIHDR",
+) -> bytes:
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes((depth, colour)) + tail
+    return b"\x89PNG\r\n\x1a\n" + chunk + ihdr + b"\x12\x34\x56\x78" + bytes(12)
+
+
+def be32(value: int) -> bytes:
+    return value.to_bytes(4, "big")
+
+
+def iff(form: bytes) -> bytes:
+    comm = b"COMM" + be32(18) + b"\x00\x01" + be32(8000) + b"\x00\x10" + bytes(10)
+    return b"FORM" + be32(4 + len(comm)) + form + comm
+
+
+def au(offset: int = 24, encoding: int = 3, channels: int = 1) -> bytes:
+    return b".snd" + be32(offset) + be32(0xFFFFFFFF) + be32(encoding) + be32(8000) + be32(channels)
+
+
+def flv(flags: int = 5, header_size: int = 9) -> bytes:
+    return b"FLV\x01" + bytes((flags,)) + be32(header_size) + bytes(4)
+
+
+ASF_HEADER = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
+ASF_STREAM_PROPERTIES = bytes.fromhex("9107dcb7b7a9cf118ee600c00c205365")
+ASF_VIDEO = bytes.fromhex("c0ef19bc4d5bcf11a8fd00805f5c442b")
+ASF_AUDIO = bytes.fromhex("409e69f84d5bcf11a8fd00805f5c442b")
+
+
+def asf(*streams: bytes) -> bytes:
+    objects = b"".join(ASF_STREAM_PROPERTIES + (78).to_bytes(8, "little") + s for s in streams)
+    return (
+        ASF_HEADER
+        + (30 + len(objects)).to_bytes(8, "little")
+        + b"\x01\x00\x00\x00\x01\x02"
+        + objects
+    )
+
+
+def ts_packets(count: int, size: int = 188, start: int = 0) -> bytes:
+    packet = bytes(start) + b"\x47\x40\x00\x10" + bytes(size - start - 4)
+    return packet * count
+
+
+MPEG2_PACK = b"\x00\x00\x01\xba\x44\x00\x04\x00\x04\x01\x01\x89\xc3\xf8"
+MPEG1_PACK = b"\x00\x00\x01\xba\x21\x00\x01\x00\x01\x80\x00\x01"
+# 352 x 240, square pels (1), 29.97 frames/s (4).
+MPEG_SEQUENCE = b"\x00\x00\x01\xb3\x16\x00\xf0\x14\xff\xff\xe0\x18"
+
+
+def ac3_frame(rate_code: int = 0, size_code: int = 20, bsid: int = 8) -> bytes:
+    header = b"\x0b\x77\x12\x34" + bytes((rate_code << 6 | size_code, bsid << 3))
+    return header + bytes(ac3_length(rate_code, size_code) - len(header))
+
+
+AC3_KBPS = [32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 576, 640]
+
+
+def ac3_length(rate_code: int, size_code: int) -> int:
+    kbps = AC3_KBPS[size_code // 2]
+    if rate_code == 0:  # 48 kHz
+        return 4 * kbps
+    if rate_code == 2:  # 32 kHz
+        return 6 * kbps
+    return 2 * (kbps * 96000 // 44100 + size_code % 2)
+
+
+def ape(version: int = 3990) -> bytes:
+    return b"MAC " + version.to_bytes(2, "little") + bytes(46)
+
+
+def wavpack(version: int = 0x410) -> bytes:
+    return b"wvpk" + (1000).to_bytes(4, "little") + version.to_bytes(2, "little") + bytes(22)
+
+
+def qoi(width: int = 3, height: int = 2, channels: int = 3, colorspace: int = 0) -> bytes:
+    return b"qoif" + be32(width) + be32(height) + bytes((channels, colorspace)) + bytes(8)
+
+
+JXL = ("image/jxl", ".jxl", "image", False)
+JP2 = ("image/jp2", ".jp2", "image", True)
+QOI = ("image/qoi", ".qoi", "image", True)
+AIFF = ("audio/aiff", ".aiff", "audio", False)
+AIFC = ("audio/aiff", ".aifc", "audio", False)
+AU = ("audio/basic", ".au", "audio", False)
+AC3 = ("audio/ac3", ".ac3", "audio", False)
+DTS = ("audio/vnd.dts", ".dts", "audio", False)
+AMR = ("audio/amr", ".amr", "audio", False)
+AMR_WB = ("audio/amr-wb", ".awb", "audio", False)
+MIDI = ("audio/midi", ".mid", "audio", False)
+CAF = ("audio/x-caf", ".caf", "audio", False)
+APE = ("audio/x-ape", ".ape", "audio", False)
+WAVPACK = ("audio/x-wavpack", ".wv", "audio", False)
+WMA = ("audio/x-ms-wma", ".wma", "audio", False)
+WMV = ("video/x-ms-wmv", ".wmv", "video", False)
+ASF = ("video/x-ms-asf", ".asf", "video", False)
+FLV = ("video/x-flv", ".flv", "video", False)
+TS = ("video/mp2t", ".ts", "video", False)
+M2TS = ("video/mp2t", ".m2ts", "video", False)
+MPEG_VIDEO = ("video/mpeg", ".mpg", "video", False)
+
+NEW_SAMPLES: list[Sample] = [
+    ("png-built", png_bytes, PNG),
+    ("png-cut-before-ihdr-ends", lambda: png_bytes()[:28], PNG),
+    ("png-signature-only", lambda: b"\x89PNG\r\n\x1a\n", PNG),
+    ("jpeg-2000", lambda: pillow_image("JPEG2000"), JP2),
+    ("qoi", lambda: pillow_image("QOI"), QOI),
+    ("qoi-rgba-linear", lambda: qoi(channels=4, colorspace=1), QOI),
+    ("jxl-codestream", lambda: b"\xff\x0a\xfa\x7f\x01\x90\x08" + bytes(40), JXL),
+    ("jxl-container", lambda: b"\x00\x00\x00\x0cJXL \r\n\x87\n" + ftyp(b"jxl ", b"jxl "), JXL),
+    ("wav-rf64", lambda: b"RF64\xff\xff\xff\xffWAVEds64" + bytes(28), WAV),
+    ("wav-bw64", lambda: b"BW64\xff\xff\xff\xffWAVEds64" + bytes(28), WAV),
+    ("aiff", lambda: iff(b"AIFF"), AIFF),
+    ("aifc", lambda: iff(b"AIFC"), AIFC),
+    ("au", au, AU),
+    ("au-long-header", lambda: au(offset=32) + b"comment\x00", AU),
+    ("au-last-encoding", lambda: au(encoding=27), AU),
+    ("au-stereo", lambda: au(channels=2), AU),
+    ("flv-audio-video", flv, FLV),
+    ("flv-video", lambda: flv(flags=1), FLV),
+    ("flv-no-streams", lambda: flv(flags=0), FLV),
+    ("wmv", lambda: asf(ASF_AUDIO, ASF_VIDEO), WMV),
+    ("wma", lambda: asf(ASF_AUDIO), WMA),
+    ("asf", lambda: asf(), ASF),
+    ("mpeg-ts", lambda: ts_packets(6), TS),
+    ("mpeg-ts-five-packets", lambda: ts_packets(5), TS),
+    ("mpeg-ts-cut-mid-packet", lambda: ts_packets(5) + b"\x47\x40", TS),
+    ("mpeg-ts-long", lambda: ts_packets(40), TS),
+    ("m2ts", lambda: ts_packets(6, 192, 4), M2TS),
+    ("mpeg-ps-mpeg2", lambda: MPEG2_PACK + bytes(40), MPEG_VIDEO),
+    ("mpeg-ps-mpeg1", lambda: MPEG1_PACK + bytes(40), MPEG_VIDEO),
+    ("mpeg-video-sequence", lambda: MPEG_SEQUENCE + bytes(40), MPEG_VIDEO),
+    ("ac3", lambda: ac3_frame() * 2, AC3),
+    ("ac3-one-frame-in-view", lambda: ac3_frame(size_code=37), AC3),
+    ("ac3-44k", lambda: ac3_frame(1, 9) * 2, AC3),
+    ("dts", lambda: b"\x7f\xfe\x80\x01\xfc\x3c" + bytes(40), DTS),
+    ("dts-little-endian", lambda: b"\xfe\x7f\x01\x80\x3c\xfc" + bytes(40), DTS),
+    ("amr", lambda: b"#!AMR\n\x3c" + bytes(31), AMR),
+    ("amr-wb", lambda: b"#!AMR-WB\n\x2c" + bytes(32), AMR_WB),
+    ("midi", lambda: b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk" + bytes(8), MIDI),
+    ("caf", lambda: b"caff\x00\x01\x00\x00desc" + bytes(40), CAF),
+    ("ape", ape, APE),
+    ("ape-oldest", lambda: ape(3800), APE),
+    ("ape-newest", lambda: ape(4999), APE),
+    ("wavpack", wavpack, WAVPACK),
+    ("wavpack-oldest", lambda: wavpack(0x402), WAVPACK),
+    ("mp4-dash-segment", lambda: b"\x00\x00\x00\x18stypmsdh\x00\x00\x00\x00msdhmsix", MP4),
+    ("mov-free-first", lambda: b"\x00\x00\x00\x08free\x00\x00\x10\x00mdat" + bytes(32), MOV),
+    ("mov-skip-first", lambda: b"\x00\x00\x00\x08skip\x00\x00\x10\x00mdat" + bytes(32), MOV),
+    ("mov-preview-first", lambda: b"\x00\x00\x00\x14pnot" + bytes(32), MOV),
+    ("mov-moov-first", lambda: b"\x00\x00\x10\x00moov" + bytes(32), MOV),
+    ("mov-mdat-first", lambda: b"\x00\x00\x10\x00mdat", MOV),
+]
+NEW_SAMPLE_PARAMS = [
+    pytest.param(build, expected, id=name) for name, build, expected in NEW_SAMPLES
+]
+
+
+@pytest.mark.parametrize(("build", "expected"), NEW_SAMPLE_PARAMS)
+def test_sniff_recognises_more_formats(build: Callable[[], bytes], expected: Expected) -> None:
+    head = build()
+    found = sniff(head)
+
+    assert found is not None
+    assert (found.mime, found.ext, found.kind, found.raster) == expected
+    assert found.ext in KNOWN_EXTENSIONS
+    assert looks_textual(head) is False
+    assert judge_body("application/octet-stream", head) == Verdict(*expected[:2], expected[3], None)
+
+
+@pytest.mark.parametrize("image_format", ["JPEG2000", "QOI"])
+def test_more_raster_formats_are_readable_by_pillow(image_format: str) -> None:
+    data = pillow_image(image_format)
+    found = sniff(data)
+
+    assert found is not None
+    assert found.raster
+    with Image.open(BytesIO(data)) as image:
+        assert image.size == (3, 2)
+
+
+# Bit depths the PNG specification allows for each colour type; every other pair is refused.
+PNG_DEPTHS = {0: {1, 2, 4, 8, 16}, 2: {8, 16}, 3: {1, 2, 4, 8}, 4: {8, 16}, 6: {8, 16}}
+
+
+@pytest.mark.parametrize("colour", range(8))
+@pytest.mark.parametrize("depth", [0, 1, 2, 3, 4, 8, 16, 32])
+def test_png_bit_depth_and_colour_type(colour: int, depth: int) -> None:
+    valid = depth in PNG_DEPTHS.get(colour, set())
+    assert (sniff(png_bytes(colour, depth)) is not None) is valid
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        pytest.param(png_bytes(width=0), id="zero-width"),
+        pytest.param(png_bytes(height=0), id="zero-height"),
+        pytest.param(png_bytes(tail=b"\x01\x00\x00"), id="compression-1"),
+        pytest.param(png_bytes(tail=b"\x00\x01\x00"), id="filter-1"),
+        pytest.param(png_bytes(tail=b"\x00\x00\x02"), id="interlace-2"),
+        pytest.param(png_bytes(chunk=b"\x00\x00\x00\x0cIHDR"), id="length-12"),
+        pytest.param(png_bytes(chunk=b"\x00\x00\x00\x0eIHDR"), id="length-14"),
+        pytest.param(png_bytes(chunk=b"\x01\x00\x00\x0dIHDR"), id="length-high-byte"),
+        pytest.param(png_bytes(chunk=b"\x00\x00\x00\x0dIDAT"), id="not-ihdr"),
+        pytest.param(png_bytes(chunk=b"\x00\x00\x00\x0dihdr"), id="lower-case-ihdr"),
+        pytest.param(png_bytes()[:29].replace(b"\x08\x02", b"\x08\x01"), id="bad-at-29-bytes"),
+        pytest.param(b"\x89PNG\r\n\x1a\n" + bytes(4096), id="signature-then-zeros"),
+        pytest.param(b"\x89PNG\r\n\x1a\n" + _random_bytes(3)[:200], id="signature-then-garbage"),
+    ],
+)
+def test_png_with_a_bad_header_is_not_png(head: bytes) -> None:
+    assert sniff(head) is None
+    assert judge_body("image/png", head).reason == "unknown-format"
+
+
+@pytest.mark.parametrize(
+    ("width", "height"), [(1, 1), (0x7FFFFFFF, 1), (1, 0xFFFFFFFF), (256, 65536)]
+)
+def test_png_sizes(width: int, height: int) -> None:
+    assert sniff(png_bytes(width=width, height=height)) is not None
+
+
+@pytest.mark.parametrize("interlace", [0, 1])
+def test_png_interlace(interlace: int) -> None:
+    assert sniff(png_bytes(tail=bytes((0, 0, interlace)))) is not None
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        pytest.param(b"RF64\xff\xff\xff\xffAVI " + bytes(20), id="rf64-not-wave"),
+        pytest.param(b"RIFX\x00\x00\x00\x00WAVE" + bytes(20), id="rifx"),
+        pytest.param(b"FORM\x00\x00\x00\x20ILBM" + bytes(20), id="iff-picture"),
+        pytest.param(b"FORM\x00\x00\x00\x20AIFX" + bytes(20), id="iff-unknown-form"),
+        pytest.param(au()[:23], id="au-cut-short"),
+        pytest.param(au(offset=23), id="au-offset-inside-header"),
+        pytest.param(au(encoding=0), id="au-encoding-0"),
+        pytest.param(au(encoding=28), id="au-encoding-28"),
+        pytest.param(au(channels=0), id="au-no-channels"),
+        pytest.param(b".snd files are Sun audio, this is text about them", id="au-text"),
+        pytest.param(flv()[:8], id="flv-cut-short"),
+        pytest.param(flv(flags=2), id="flv-reserved-flag"),
+        pytest.param(flv(flags=8), id="flv-reserved-flag-3"),
+        pytest.param(flv(flags=0x80), id="flv-reserved-flag-7"),
+        pytest.param(flv(header_size=8), id="flv-header-8"),
+        pytest.param(flv(header_size=10), id="flv-header-10"),
+        pytest.param(b"FLV\x02\x05\x00\x00\x00\x09", id="flv-version-2"),
+        pytest.param(ASF_HEADER[:15] + bytes(40), id="asf-guid-cut"),
+        pytest.param(ts_packets(4), id="ts-four-packets"),
+        pytest.param(ts_packets(5)[:-188] + b"\x48" + ts_packets(1)[1:], id="ts-lost-sync"),
+        pytest.param(ts_packets(6)[:-1] + b"\x00\x48", id="ts-last-sync-lost"),
+        pytest.param(ts_packets(6, 192, 4)[:-188] + b"\x00" * 188, id="m2ts-lost-sync"),
+        pytest.param(b"GET / HTTP/1.1\r\n" * 100, id="ts-like-text"),
+        pytest.param(MPEG2_PACK[:7], id="ps-cut-short"),
+        pytest.param(b"\x00\x00\x01\xba\x04" + bytes(20), id="ps-bad-markers"),
+        pytest.param(b"\x00\x00\x01\xba\x40" + bytes(20), id="ps-mpeg2-marker-missing"),
+        pytest.param(b"\x00\x00\x01\xba\x20" + bytes(20), id="ps-mpeg1-marker-missing"),
+        pytest.param(b"\x00\x00\x01\xba\x31" + bytes(20), id="ps-mpeg1-bad-prefix"),
+        pytest.param(b"\x00\x00\x01\xb3\x00\x00\xf0\x14" + bytes(8), id="es-zero-width"),
+        pytest.param(b"\x00\x00\x01\xb3\x16\x00\x00\x14" + bytes(8), id="es-zero-height"),
+        pytest.param(b"\x00\x00\x01\xb3\x16\x00\xf0\x04" + bytes(8), id="es-aspect-0"),
+        pytest.param(b"\x00\x00\x01\xb3\x16\x00\xf0\xf4" + bytes(8), id="es-aspect-15"),
+        pytest.param(b"\x00\x00\x01\xb3\x16\x00\xf0\x10" + bytes(8), id="es-frame-rate-0"),
+        pytest.param(b"\x00\x00\x01\xb3\x16\x00\xf0\x19" + bytes(8), id="es-frame-rate-9"),
+        pytest.param(b"\x00\x00\x01\xb5\x16\x00\xf0\x14" + bytes(8), id="es-extension-code"),
+        pytest.param(b"\x00\x00\x02\xba\x44" + bytes(20), id="not-a-start-code"),
+        pytest.param(ac3_frame()[:5], id="ac3-cut-short"),
+        pytest.param(ac3_frame(rate_code=3), id="ac3-reserved-rate"),
+        pytest.param(b"\x0b\x77\x12\x34\x26\x40" + bytes(3000), id="ac3-size-code-38"),
+        pytest.param(ac3_frame(bsid=9), id="ac3-bsid-9"),
+        pytest.param(ac3_frame(bsid=16), id="ac3-eac3"),
+        pytest.param(ac3_frame() + b"\x0b\x78" + bytes(8), id="ac3-second-frame-missing"),
+        pytest.param(ac3_frame() + ac3_frame(bsid=9), id="ac3-second-frame-bad"),
+        pytest.param(b"\x0b\x77 is a sync word", id="ac3-text"),
+        pytest.param(b"#!AMR-NB\n" + bytes(20), id="amr-unknown-variant"),
+        pytest.param(b"MThd\x00\x00\x00\x07" + bytes(20), id="midi-header-7"),
+        pytest.param(b"caff\x00\x02\x00\x00" + bytes(20), id="caf-version-2"),
+        pytest.param(ape(3799), id="ape-too-old"),
+        pytest.param(ape(5000), id="ape-too-new"),
+        pytest.param(b"MAC address 00:11:22", id="ape-text"),
+        pytest.param(wavpack(0x401), id="wavpack-too-old"),
+        pytest.param(wavpack(0x411), id="wavpack-too-new"),
+        pytest.param(qoi()[:13], id="qoi-cut-short"),
+        pytest.param(qoi(width=0), id="qoi-zero-width"),
+        pytest.param(qoi(height=0), id="qoi-zero-height"),
+        pytest.param(qoi(channels=2), id="qoi-2-channels"),
+        pytest.param(qoi(channels=5), id="qoi-5-channels"),
+        pytest.param(qoi(colorspace=2), id="qoi-colorspace-2"),
+        pytest.param(b"\x00\x00\x00\x0cJXL \r\n\x87\x0b", id="jxl-container-bad"),
+        pytest.param(b"\x00\x00\x00\x0cjP  \r\n\x87\x0b", id="jp2-container-bad"),
+        pytest.param(b"\x00\x00\x00\x08mdaX" + bytes(8), id="mov-unknown-atom"),
+        pytest.param(b"\x01\x00\x00\x08moov" + bytes(8), id="mov-atom-too-big"),
+        pytest.param(b"\x00\x00\x00mdat"[:7], id="mov-cut-short"),
+    ],
+)
+def test_sniff_rejects_near_misses(head: bytes) -> None:
+    assert sniff(head) is None
+
+
+def test_mov_exactly_eight_bytes() -> None:
+    assert sniff(b"\x00\x00\x00\x08moov") == MediaFormat("video/quicktime", ".mov", "video", False)
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        pytest.param(au()[:24], AU, id="au-exactly-24"),
+        pytest.param(flv()[:9], FLV, id="flv-exactly-9"),
+        pytest.param(qoi()[:14], QOI, id="qoi-exactly-14"),
+        pytest.param(MPEG2_PACK[:8], MPEG_VIDEO, id="ps-exactly-8"),
+        pytest.param(MPEG_SEQUENCE[:8], MPEG_VIDEO, id="es-exactly-8"),
+        pytest.param(ac3_frame()[:6], AC3, id="ac3-exactly-6"),
+        pytest.param(ac3_frame() + ac3_frame()[:5], AC3, id="ac3-second-header-cut"),
+        pytest.param(ac3_frame() + ac3_frame()[:6], AC3, id="ac3-second-header-in-view"),
+        pytest.param(ape()[:6], APE, id="ape-exactly-6"),
+        pytest.param(wavpack()[:10], WAVPACK, id="wavpack-exactly-10"),
+        pytest.param(ts_packets(4) + b"\x47\x40\x00\x10", TS, id="ts-fifth-packet-starts"),
+        pytest.param(ts_packets(4) + b"\x47", TS, id="ts-fifth-sync-only"),
+        pytest.param(b"\x00\x00\x01\xb3\x00\x10\x01\x11", MPEG_VIDEO, id="es-1x1-aspect-1-rate-1"),
+        pytest.param(b"\x00\x00\x01\xb3\xff\xff\xff\xe8", MPEG_VIDEO, id="es-max-aspect-14-rate-8"),
+    ],
+)
+def test_sniff_edges_of_new_formats(head: bytes, expected: Expected) -> None:
+    found = sniff(head)
+    assert found is not None
+    assert (found.mime, found.ext, found.kind, found.raster) == expected
+
+
+# --- known formats that are not media (spec §4.5) ---------------------------------------------
+
+
+def tar_archive() -> bytes:
+    buffer = BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        info = tarfile.TarInfo("photo.png")
+        info.size = 3
+        archive.addfile(info, BytesIO(b"abc"))
+    return buffer.getvalue()
+
+
+def zip_archive(name: str = "word/document.xml") -> bytes:
+    buffer = BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(name, "<w:document/>")
+    return buffer.getvalue()
+
+
+def empty_zip() -> bytes:
+    buffer = BytesIO()
+    with zipfile.ZipFile(buffer, "w"):
+        pass
+    return buffer.getvalue()
+
+
+def sqlite_database() -> bytes:
+    connection = sqlite3.connect(":memory:")
+    try:
+        connection.execute("create table t (x)")
+        return connection.serialize()
+    finally:
+        connection.close()
+
+
+def pe_program(pointer: int = 0x80) -> bytes:
+    dos = bytearray(b"MZ" + bytes(pointer - 2))
+    dos[0x3C:0x40] = pointer.to_bytes(4, "little")
+    return bytes(dos) + b"PE\x00\x00\x4c\x01" + bytes(40)
+
+
+def sfnt(
+    version: bytes = b"\x00\x01\x00\x00", tables: int = 12, fields: tuple[int, ...] = ()
+) -> bytes:
+    log2 = tables.bit_length() - 1
+    search_range, selector, shift = fields or (16 << log2, log2, 16 * tables - (16 << log2))
+    numbers = (tables, search_range, selector, shift)
+    return version + b"".join(n.to_bytes(2, "big") for n in numbers) + bytes(16 * tables)
+
+
+NON_MEDIA: list[tuple[str, Callable[[], bytes], str]] = [
+    ("pdf", lambda: b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "pdf"),
+    ("postscript", lambda: b"%!PS-Adobe-3.0\n%%Pages: 1\n", "postscript"),
+    ("eps-binary-header", lambda: b"\xc5\xd0\xd3\xc6\x20\x00\x00\x00" + bytes(24), "postscript"),
+    ("rtf", lambda: b"{\\rtf1\\ansi\\deff0 hello}", "rtf"),
+    ("ole2-doc", lambda: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504), "ole2"),
+    ("zip-docx", zip_archive, "zip"),
+    ("zip-odt", lambda: zip_archive("mimetype"), "zip"),
+    ("zip-empty", empty_zip, "zip"),
+    ("zip-spanned", lambda: b"PK\x07\x08" + zip_archive(), "zip"),
+    ("gzip", lambda: gzip.compress(b"hello " * 100), "gzip"),
+    ("bzip2", lambda: bz2.compress(b"hello " * 100), "bzip2"),
+    *(
+        (f"bzip2-level-{level}", lambda level=level: bz2.compress(b"x", level), "bzip2")
+        for level in range(1, 10)
+    ),
+    ("xz", lambda: lzma.compress(b"hello " * 100), "xz"),
+    ("zstd", lambda: b"\x28\xb5\x2f\xfd\x24\x05\x29\x00\x00hello", "zstd"),
+    ("lz4", lambda: b"\x04\x22\x4d\x18\x64\x40\xa7\x05\x00\x00\x80hello", "lz4"),
+    ("7z", lambda: b"7z\xbc\xaf\x27\x1c\x00\x04" + bytes(24), "7z"),
+    ("rar4", lambda: b"Rar!\x1a\x07\x00\xcf\x90\x73\x00\x00\x0d", "rar"),
+    ("rar5", lambda: b"Rar!\x1a\x07\x01\x00\x33\x92\xb5\xe5", "rar"),
+    ("cab", lambda: b"MSCF\x00\x00\x00\x00\x40\x00\x00\x00", "cab"),
+    (
+        "deb",
+        lambda: b"!<arch>\ndebian-binary   1342943816  0     0     100644  4         `\n",
+        "ar",
+    ),
+    ("rpm", lambda: b"\xed\xab\xee\xdb\x03\x00\x00\x00\x00\x01" + bytes(60), "rpm"),
+    ("tar", tar_archive, "tar"),
+    ("elf", lambda: b"\x7fELF\x02\x01\x01\x00" + bytes(56), "elf"),
+    ("mach-o-32", lambda: b"\xfe\xed\xfa\xce\x00\x00\x00\x07" + bytes(20), "mach-o"),
+    ("mach-o-64", lambda: b"\xfe\xed\xfa\xcf\x01\x00\x00\x07" + bytes(24), "mach-o"),
+    ("mach-o-32-le", lambda: b"\xce\xfa\xed\xfe\x07\x00\x00\x00" + bytes(20), "mach-o"),
+    ("mach-o-64-le", lambda: b"\xcf\xfa\xed\xfe\x07\x00\x00\x01" + bytes(24), "mach-o"),
+    ("java-class", lambda: b"\xca\xfe\xba\xbe\x00\x00\x00\x34\x00\x1d", "java-class"),
+    ("dex", lambda: b"dex\n035\x00" + bytes(32), "dex"),
+    ("wasm", lambda: b"\x00asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00", "wasm"),
+    ("woff", lambda: b"wOFF\x00\x01\x00\x00" + bytes(36), "woff"),
+    ("woff2", lambda: b"wOF2OTTO" + bytes(40), "woff2"),
+    ("ttc", lambda: b"ttcf\x00\x01\x00\x00\x00\x00\x00\x02" + bytes(8), "font"),
+    ("ttf", sfnt, "font"),
+    ("otf", lambda: sfnt(b"OTTO", 10), "font"),
+    ("apple-truetype", lambda: sfnt(b"true", 9), "font"),
+    ("type1-sfnt", lambda: sfnt(b"typ1", 3), "font"),
+    ("ttf-one-table", lambda: sfnt(tables=1), "font"),
+    ("ttf-16-tables", lambda: sfnt(tables=16), "font"),
+    ("ttf-17-tables", lambda: sfnt(tables=17), "font"),
+    ("sqlite", sqlite_database, "sqlite"),
+    ("pe", pe_program, "pe"),
+    ("pe-header-at-64", lambda: pe_program(0x40), "pe"),
+    ("pe-header-far", lambda: pe_program(0xF00), "pe"),
+]
+NON_MEDIA_PARAMS = [pytest.param(build, name, id=case) for case, build, name in NON_MEDIA]
+
+
+@pytest.mark.parametrize(("build", "name"), NON_MEDIA_PARAMS)
+def test_non_media_formats_are_named(build: Callable[[], bytes], name: str) -> None:
+    head = build()
+    assert sniff(head) is None
+    assert non_media(head) == name
+    assert non_media(head + bytes(SNIFF_BYTES)) == name
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [
+        "audio/mpeg", "audio/x-unknown", "video/mp4", "video/x-unknown", "image/png",
+        "application/octet-stream", "application/pdf", None,
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize(("build", "name"), NON_MEDIA_PARAMS)
+def test_non_media_is_a_mismatch_whatever_the_declared_type(
+    build: Callable[[], bytes], name: str, declared: str | None
+) -> None:
+    verdict = judge_body(declared, build(), "https://x.test/song.mp3")
+    assert verdict == Verdict(essence(declared), "", False, "content-mismatch")
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(b"%PDF", id="pdf-cut"),
+        pytest.param(b"PK\x03\x05", id="zip-bad-kind"),
+        pytest.param(b"\x1f\x8b\x07", id="gzip-not-deflate"),
+        pytest.param(b"BZh0" + bytes(8), id="bzip2-level-0"),
+        pytest.param(b"BZhx" + bytes(8), id="bzip2-level-x"),
+        pytest.param(b"Rar!\x1a\x08", id="rar-bad"),
+        pytest.param(b"MSCF\x00\x00\x00\x01", id="cab-bad-reserved"),
+        pytest.param(tar_archive()[:261], id="tar-cut-in-magic"),
+        pytest.param(b"ustar" + bytes(300), id="tar-magic-at-0"),
+        pytest.param(bytes(256) + b"ustar" + bytes(10), id="tar-magic-at-256"),
+        pytest.param(b"MZ" + bytes(100), id="mz-without-pe"),
+        pytest.param(b"MZ is a prefix of words too", id="mz-text"),
+        pytest.param(pe_program()[: 0x80 + 3], id="pe-header-cut"),
+        pytest.param(pe_program()[:0x3F], id="pe-pointer-cut"),
+        pytest.param(pe_program(0x2000), id="pe-header-beyond-sniff-bytes"),
+        pytest.param(sfnt()[:11], id="sfnt-cut"),
+        pytest.param(sfnt(tables=0, fields=(0, 0, 0)), id="sfnt-no-tables"),
+        pytest.param(sfnt(tables=12, fields=(192, 3, 0)), id="sfnt-bad-search-range"),
+        pytest.param(sfnt(tables=12, fields=(128, 2, 64)), id="sfnt-bad-selector"),
+        pytest.param(sfnt(tables=12, fields=(128, 3, 65)), id="sfnt-bad-range-shift"),
+        pytest.param(sfnt(b"\x00\x02\x00\x00"), id="sfnt-bad-version"),
+        pytest.param(b"true story, as told", id="true-text"),
+        pytest.param(b"SQLite format 3 without nul", id="sqlite-text"),
+        pytest.param(UNKNOWN_BINARY, id="unknown-binary"),
+        pytest.param(pillow_image("PNG"), id="png"),
+        *(pytest.param(_random_bytes(seed), id=f"random-{seed}") for seed in range(4)),
+    ],
+)
+def test_non_media_rejects(head: bytes) -> None:
+    assert non_media(head) is None
+
+
+def test_non_media_looks_only_at_sniff_bytes() -> None:
+    assert non_media(bytes(4000) + b"\x00" * 96 + b"PE") is None
+    assert non_media(pe_program(SNIFF_BYTES - 4)) == "pe"
+    assert non_media(pe_program(SNIFF_BYTES - 3)) is None
+
+
+# --- the body rule: which declared types are checked -------------------------------------------
+
+VERIFIABLE_TYPES = [
+    kind for kind in MIME_EXTENSIONS if kind.startswith(("image/", "audio/", "video/"))
+] + [
+    "audio/aiff", "audio/basic", "audio/ac3", "audio/vnd.dts", "audio/x-ms-wma", "video/mp2t",
+    "video/x-ms-asf", "image/jxl", "image/qoi", "image/jp2", "audio/x-matroska",
+]  # fmt: skip
+UNVERIFIABLE_TYPES = {
+    "audio/x-pn-realaudio": ".ra",  # from the standard library's table
+    "video/x-sgi-movie": "",
+    "audio/x-unknown": "",
+    "video/x-unknown": "",
+    "audio/": "",
+}
+
+
+@pytest.mark.parametrize("declared", sorted(set(VERIFIABLE_TYPES)))
+def test_checkable_types_with_unknown_bytes_are_unknown_format(declared: str) -> None:
+    assert can_verify(declared)
+    assert can_verify(declared.upper() + "; x=1")
+    verdict = judge_body(declared, UNKNOWN_BINARY, "https://x.test/a.mp3")
+    assert verdict == Verdict(declared, "", False, "unknown-format")
+
+
+@pytest.mark.parametrize(("declared", "ext"), sorted(UNVERIFIABLE_TYPES.items()))
+def test_uncheckable_audio_video_is_kept_and_named_from_the_type(declared: str, ext: str) -> None:
+    assert not can_verify(declared)
+    assert judge_body(declared, UNKNOWN_BINARY) == Verdict(declared, ext, False, None)
+    url_ext = ext or ".flac"
+    expected = Verdict(declared, url_ext, False, None)
+    assert judge_body(declared, UNKNOWN_BINARY, "https://x.test/a.FLAC") == expected
+
+
+@pytest.mark.parametrize(
+    "declared",
+    ["image/x-portable-pixmap", "image/x-unknown", "application/x-unknown", "text/plain", "", None],
+)
+def test_other_unknown_types_are_unknown_format(declared: str | None) -> None:
+    assert not can_verify(declared)
+    verdict = judge_body(declared, UNKNOWN_BINARY, "https://x.test/a.mp3")
+    assert verdict == Verdict(essence(declared), "", False, "unknown-format")
+
+
+@pytest.mark.parametrize(
+    ("declared", "head", "expected"),
+    [
+        # Sniffed bytes win over any declaration.
+        ("audio/x-unknown", MP3_FRAME * 2, Verdict("audio/mpeg", ".mp3", False, None)),
+        ("audio/mpeg", pillow_image("PNG"), Verdict("image/png", ".png", True, None)),
+        ("application/pdf", wav_file(), Verdict("audio/wav", ".wav", False, None)),
+        # Text is a mismatch even under a type the sniffer cannot check.
+        (
+            "audio/x-unknown",
+            b"Not Found",
+            Verdict("audio/x-unknown", "", False, "content-mismatch"),
+        ),
+        ("video/x-unknown", b"", Verdict("video/x-unknown", "", False, "empty")),
+    ],
+)
+def test_judge_body_order(declared: str, head: bytes, expected: Verdict) -> None:
+    assert judge_body(declared, head) == expected
