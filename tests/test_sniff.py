@@ -1024,3 +1024,253 @@ def test_other_unknown_types_are_unknown_format(declared: str | None) -> None:
 )
 def test_judge_body_order(declared: str, head: bytes, expected: Verdict) -> None:
     assert judge_body(declared, head) == expected
+
+
+def test_every_format_counts_for_declared_types() -> None:
+    from mediapipe import sniff as module
+
+    defined = {value for value in vars(module).values() if isinstance(value, MediaFormat)}
+    assert set(module._FORMATS) == defined
+    assert len(defined) == 48
+
+
+# --- tables of the older detectors, entry by entry ---------------------------------------------
+
+
+def bmp(dib_size: int) -> bytes:
+    return (
+        b"BM"
+        + (70).to_bytes(4, "little")
+        + bytes(4)
+        + (54).to_bytes(4, "little")
+        + dib_size.to_bytes(4, "little")
+    )
+
+
+@pytest.mark.parametrize("dib_size", [12, 16, 40, 52, 56, 64, 108, 124])
+def test_bmp_dib_header_sizes(dib_size: int) -> None:
+    assert sniff(bmp(dib_size)) == MediaFormat("image/bmp", ".bmp", "image", True)
+    assert sniff(bmp(dib_size)[:17]) is None
+
+
+@pytest.mark.parametrize(
+    "dib_size", [0, 11, 13, 15, 17, 39, 41, 51, 53, 55, 57, 63, 65, 107, 109, 123, 125, 1 << 16]
+)
+def test_bmp_other_header_sizes(dib_size: int) -> None:
+    assert sniff(bmp(dib_size)) is None
+
+
+def ico(count: int, reserved: int = 0) -> bytes:
+    entry = (
+        bytes((16, 16, 0, reserved))
+        + b"\x01\x00\x20\x00"
+        + (40).to_bytes(4, "little")
+        + (22).to_bytes(4, "little")
+    )
+    return b"\x00\x00\x01\x00" + count.to_bytes(2, "little") + entry
+
+
+ICO_FORMAT = MediaFormat("image/x-icon", ".ico", "image", True)
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        pytest.param(ico(1), ICO_FORMAT, id="one-image"),
+        pytest.param(ico(2), ICO_FORMAT, id="two-images"),
+        pytest.param(ico(256), ICO_FORMAT, id="count-high-byte"),
+        pytest.param(ico(0), None, id="no-images"),
+        pytest.param(ico(1, reserved=1), None, id="reserved-byte-set"),
+        pytest.param(ico(1)[:6], ICO_FORMAT, id="exactly-6-bytes"),
+        pytest.param(ico(1)[:5], None, id="5-bytes"),
+        pytest.param(ico(1, reserved=1)[:9], ICO_FORMAT, id="reserved-byte-out-of-view"),
+        pytest.param(ico(1, reserved=1)[:10], None, id="reserved-byte-in-view"),
+        pytest.param(b"\x00\x00\x02\x00\x01\x00" + bytes(16), None, id="cursor"),
+    ],
+)
+def test_ico(head: bytes, expected: MediaFormat | None) -> None:
+    assert sniff(head) == expected
+
+
+BRANDS = {
+    b"avif": AVIF, b"avis": AVIF,
+    b"heic": HEIC, b"heix": HEIC, b"heim": HEIC, b"heis": HEIC,
+    b"hevc": HEIC, b"hevx": HEIC, b"hevm": HEIC, b"hevs": HEIC,
+    b"M4A ": M4A, b"M4B ": M4A, b"M4P ": M4A, b"F4A ": M4A,
+    b"M4V ": M4V, b"M4VH": M4V, b"M4VP": M4V,
+    b"qt  ": MOV,
+    b"isom": MP4, b"iso2": MP4, b"iso3": MP4, b"iso4": MP4, b"iso5": MP4, b"iso6": MP4,
+    b"iso7": MP4, b"iso8": MP4, b"iso9": MP4, b"mp41": MP4, b"mp42": MP4, b"mp71": MP4,
+    b"avc1": MP4, b"dash": MP4, b"msdh": MP4, b"msix": MP4, b"msnv": MP4, b"mmp4": MP4,
+    b"f4v ": MP4, b"XAVC": MP4,
+    b"3gp4": THREE_GP, b"3gp6": THREE_GP, b"3ge6": THREE_GP, b"3gg6": THREE_GP, b"3gs7": THREE_GP,
+    b"3g2a": THREE_G2, b"3g2c": THREE_G2,
+}  # fmt: skip
+
+
+def _as_tuple(found: MediaFormat | None) -> Expected | None:
+    return None if found is None else (found.mime, found.ext, found.kind, found.raster)
+
+
+@pytest.mark.parametrize(("brand", "expected"), sorted(BRANDS.items()))
+def test_every_ftyp_brand(brand: bytes, expected: Expected) -> None:
+    assert _as_tuple(sniff(ftyp(brand))) == expected  # as the major brand
+    assert _as_tuple(sniff(ftyp(b"zzzz", b"yyyy", brand))) == expected  # as a compatible one
+    assert _as_tuple(sniff(ftyp(b"mif1", brand))) == expected  # behind a generic image brand
+
+
+@pytest.mark.parametrize("brand", [b"mif1", b"msf1", b"mif2", b"miaf"])
+def test_generic_image_brands(brand: bytes) -> None:
+    assert _as_tuple(sniff(ftyp(brand))) == HEIF
+    assert _as_tuple(sniff(ftyp(b"zzzz", brand))) == HEIF
+    assert _as_tuple(sniff(ftyp(brand, b"heic"))) == HEIC
+    assert _as_tuple(sniff(ftyp(b"isom", brand))) == MP4  # a known major brand wins
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        pytest.param(ftyp(b"isom")[:16], MP4, id="exactly-16"),
+        pytest.param(ftyp(b"isom")[:15], None, id="15-bytes"),
+        pytest.param(b"\x00\x00\x00\x10ftypzzzz\x00\x00\x00\x00isom", None, id="brand-after-box"),
+        pytest.param(b"\x00\x00\x00\x14ftypzzzz\x00\x00\x00\x00isom", MP4, id="last-brand-in-box"),
+        pytest.param(b"\x00\x00\x00\x14ftypzzzz\x00\x00\x00\x00iso", None, id="last-brand-cut"),
+        pytest.param(b"\x00\x00\x00\x0cftypisom\x00\x00\x00\x00", None, id="box-12"),
+        pytest.param(b"\x00\x00\x00\x12ftypisom\x00\x00\x00\x00" + bytes(8), None, id="box-18"),
+        pytest.param(b"\x00\x00\x00\x18ftyp3gr6\x00\x00\x00\x00" + bytes(8), None, id="3gr-brand"),
+        pytest.param(b"\x00\x00\x00\x18ftyp3g3a\x00\x00\x00\x00" + bytes(8), None, id="3g3-brand"),
+        pytest.param(b"\x00\x00\x00\x18ftyqisom\x00\x00\x00\x00" + bytes(8), None, id="not-ftyp"),
+    ],
+)
+def test_ftyp_edges(head: bytes, expected: Expected | None) -> None:
+    assert _as_tuple(sniff(head)) == expected
+
+
+# MPEG audio Layer III: bit rates (kbit/s) by index and sample rates (Hz) by index, per version.
+MPEG1_KBPS = [32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320]
+MPEG2_KBPS = [8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160]
+SAMPLE_RATES = {3: [44100, 48000, 32000], 2: [22050, 24000, 16000], 0: [11025, 12000, 8000]}
+
+
+def mpeg_header(version: int, bitrate: int, rate: int, padding: int = 0) -> bytes:
+    return bytes(
+        (0xFF, 0xE0 | version << 3 | 0x02 | 0x01, bitrate << 4 | rate << 2 | padding << 1, 0x64)
+    )
+
+
+MPEG_CASES = [
+    pytest.param(version, bitrate, rate, padding, id=f"v{version}-b{bitrate}-r{rate}-p{padding}")
+    for version in (3, 2, 0)
+    for bitrate in range(1, 15)
+    for rate in range(3)
+    for padding in (0, 1)
+]
+
+
+@pytest.mark.parametrize(("version", "bitrate", "rate", "padding"), MPEG_CASES)
+def test_mpeg_audio_frame_lengths(version: int, bitrate: int, rate: int, padding: int) -> None:
+    kbps = (MPEG1_KBPS if version == 3 else MPEG2_KBPS)[bitrate - 1]
+    per_byte = 144 if version == 3 else 72
+    length = per_byte * kbps * 1000 // SAMPLE_RATES[version][rate] + padding
+    header = mpeg_header(version, bitrate, rate, padding)
+    frame = header + bytes(length - 4)
+
+    assert _as_tuple(sniff(frame + header)) == MP3
+    assert sniff(frame + b"\x12\x34\x56\x78") is None
+    assert sniff(frame + b"\x00" + header) is None
+    assert _as_tuple(sniff(frame + header[:3])) == MP3  # the next header is cut: one frame will do
+
+
+@pytest.mark.parametrize("version", [3, 2, 0])
+@pytest.mark.parametrize("bitrate", [0, 15])
+def test_mpeg_audio_free_and_bad_bit_rates(version: int, bitrate: int) -> None:
+    assert sniff(mpeg_header(version, bitrate, 0) + bytes(500)) is None
+
+
+def test_mpeg_audio_header_edges() -> None:
+    header = mpeg_header(3, 9, 0)
+    assert _as_tuple(sniff(header)) == MP3
+    assert sniff(header[:3]) is None
+    assert sniff(bytes((0xFF, 0xDB)) + header[2:]) is None  # 11th sync bit missing
+    assert sniff(header[:3] + b"\x65") is not None  # emphasis 01
+    assert sniff(header[:3] + b"\x67") is not None  # emphasis 11
+    assert sniff(header[:3] + b"\x66") is None  # emphasis 10 is reserved
+
+
+@pytest.mark.parametrize("length", [7, 8, 9, 64, 255, 256, 2047, 2048, 2049, 3000, 4089])
+def test_adts_frame_lengths(length: int) -> None:
+    frame = adts_frame(length)
+    assert _as_tuple(sniff(frame + frame[:7])) == AAC
+    assert sniff(frame + b"\x12" * 7) is None
+    assert sniff(frame[:-1] + frame[:7] + b"\x00") is None
+    assert _as_tuple(sniff(frame + frame[:6])) == AAC  # the next header is cut
+
+
+@pytest.mark.parametrize("length", [4096, 8191])
+def test_adts_long_frames(length: int) -> None:
+    assert _as_tuple(sniff(adts_frame(length))) == AAC
+
+
+def test_adts_header_fields() -> None:
+    frame = adts_frame()
+    mpeg2 = frame[:1] + b"\xf9" + frame[2:]
+    assert _as_tuple(sniff(mpeg2 * 2)) == AAC
+    with_crc = frame[:1] + b"\xf0" + frame[2:]
+    assert _as_tuple(sniff(with_crc * 2)) == AAC
+    for index in range(13):
+        head = frame[:2] + bytes((frame[2] & 0xC3 | index << 2,)) + frame[3:]
+        assert _as_tuple(sniff(head * 2)) == AAC, index
+    for index in (13, 14, 15):
+        head = frame[:2] + bytes((frame[2] & 0xC3 | index << 2,)) + frame[3:]
+        assert sniff(head * 2) is None, index
+    assert sniff(adts_frame(7)[:6]) is None
+    assert _as_tuple(sniff(adts_frame(7)[:7])) == AAC
+    six = bytes((0xFF, 0xF1, 0x50, 0x80, 0x00, 6 << 5 | 0x1F, 0xFC))
+    assert sniff(six + bytes(20)) is None
+
+
+def id3(version: int, body: bytes, flags: int = 0, revision: int = 0) -> bytes:
+    size = len(body)
+    syncsafe = bytes((size >> shift) & 0x7F for shift in (21, 14, 7, 0))
+    return b"ID3" + bytes((version, revision, flags)) + syncsafe + body
+
+
+@pytest.mark.parametrize("version", [2, 3, 4])
+@pytest.mark.parametrize("size", [0, 1, 127, 128, 129, 1000, 4000])
+def test_id3_versions_and_sizes(version: int, size: int) -> None:
+    assert _as_tuple(sniff(id3(version, bytes(size)) + MP3_FRAME)) == MP3
+    assert _as_tuple(sniff(id3(version, bytes(size)) + b"fLaC" + bytes(40))) == FLAC
+    assert _as_tuple(sniff(id3(version, bytes(size)) + adts_frame() * 2)) == AAC
+    assert _as_tuple(sniff(id3(version, bytes(size + 1))[: 10 + size] + b"fLaC")) == MP3
+
+
+def test_id3_v23_tag_as_written_by_common_taggers() -> None:
+    frame = b"TIT2" + (6).to_bytes(4, "big") + b"\x00\x00" + b"\x00Song\x00"
+    assert _as_tuple(sniff(id3(3, frame) + MP3_FRAME)) == MP3
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        pytest.param(id3(1, b""), None, id="version-1"),
+        pytest.param(id3(5, b""), None, id="version-5"),
+        pytest.param(id3(3, b"", revision=0xFF), None, id="revision-ff"),
+        pytest.param(id3(3, b"", revision=0xFE), MP3, id="revision-fe"),
+        pytest.param(id3(4, b"")[:9], None, id="9-bytes"),
+        pytest.param(id3(4, b"")[:10], MP3, id="exactly-10"),
+        pytest.param(
+            id3(4, bytes(10), flags=0x10) + b"3DI" + bytes(7) + b"fLaC", FLAC, id="footer"
+        ),
+        pytest.param(id3(4, bytes(10), flags=0x10) + b"fLaC", MP3, id="footer-skipped"),
+        pytest.param(id3(4, bytes(10), flags=0x20) + b"fLaC", FLAC, id="other-flag"),
+        *(
+            pytest.param(
+                b"ID3\x04\x00\x00" + bytes(i) + b"\x80" + bytes(3 - i), None, id=f"size-bit-{i}"
+            )
+            for i in range(4)
+        ),
+        pytest.param(b"ID3\x04\x00\x00\x7f\x7f\x7f\x7f", MP3, id="largest-size"),
+    ],
+)
+def test_id3_header(head: bytes, expected: Expected | None) -> None:
+    assert _as_tuple(sniff(head)) == expected
