@@ -218,3 +218,48 @@ def test_open_data_uri_agrees_with_decode(data: bytes, kind: str) -> None:
     uri = f"data:{kind};base64," + base64.b64encode(data).decode()
     declared, pieces = open_pieces(uri)
     assert (declared, b"".join(pieces)) == decode_data_uri(uri)
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("https://x.test/a.png", "not a data: URI"),
+        ("data:\ud800,x", "data: URI contains unpaired surrogates"),
+        ("data:image/png", "data: URI has no ',' before its payload"),
+        ("data:image/png;base64,@@@@", "data: URI has an invalid base64 payload"),
+        ("data:;base64,=QUJ", "data: URI has an invalid base64 payload"),
+        ("data:image/png;foo,bar", "malformed data: URI (invalid data URI)"),
+    ],
+)
+def test_exact_messages(uri: str, message: str) -> None:
+    with pytest.raises(BadDataURI) as caught:
+        decode_data_uri(uri)
+    assert str(caught.value) == message
+    with pytest.raises(BadDataURI) as opened:
+        open_pieces(uri)
+    assert str(opened.value) == message
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("data:image/png%2Cabc", ("image/png", b"abc")),  # an escaped comma ends the header
+        ("data:image/png%2cabc", ("image/png", b"abc")),
+        ("data:image/png;BASE64%2CQUJD", ("image/png", b"ABC")),
+    ],
+)
+def test_escaped_comma_ends_the_header(uri: str, expected: tuple[str | None, bytes]) -> None:
+    assert decode_data_uri(uri) == expected
+    declared, pieces = open_pieces(uri)
+    assert (declared, b"".join(pieces)) == expected
+
+
+def test_escaped_comma_in_a_parameter_is_not_plain_base64() -> None:
+    with pytest.raises(BadDataURI, match="malformed"):
+        open_pieces("data:image/png;x=%2C;base64,QUJD")
+
+
+def test_open_data_uri_steps_with_an_odd_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(datauri, "_BASE64_STEP", 4)
+    assert open_pieces("data:audio/mp4;base64,QUJDREVG") == ("audio/mp4", [b"ABC", b"DEF"])
+    assert open_pieces("data:video/mp4;base64,QUJDREVG") == ("video/mp4", [b"ABC", b"DEF"])

@@ -1274,3 +1274,225 @@ def test_id3_v23_tag_as_written_by_common_taggers() -> None:
 )
 def test_id3_header(head: bytes, expected: Expected | None) -> None:
     assert _as_tuple(sniff(head)) == expected
+
+
+# --- text and markup edges -----------------------------------------------------------------------
+
+CONTROLS = b"\x01\x02\x03\x04" * 10
+
+
+@pytest.mark.parametrize("prefix", [b"<!--", b"<?xml", b"<!doctype html", b"<!DOCTYPE HTML"])
+def test_markup_prefixes_are_text_whatever_follows(prefix: bytes) -> None:
+    assert looks_textual(prefix + CONTROLS) is True
+    assert looks_textual(b"\xef\xbb\xbf \t\r\n" + prefix + CONTROLS) is True
+
+
+HTML_TAGS = (
+    "html head body script style title meta link div span p a br h1 table iframe form center pre"
+    " noscript"
+)
+
+
+@pytest.mark.parametrize("tag", HTML_TAGS.split())
+@pytest.mark.parametrize("end", list(" \t\r\n>/"))
+def test_html_tags_are_text_whatever_follows(tag: str, end: str) -> None:
+    assert looks_textual(f"<{tag}{end}".encode() + CONTROLS) is True
+    assert looks_textual(f"<{tag.upper()}{end}".encode() + CONTROLS) is True
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        pytest.param(b"<pz" + CONTROLS, id="longer-name"),
+        pytest.param(b"<" + CONTROLS, id="bare-angle"),
+        pytest.param(b"<!-" + CONTROLS, id="short-comment"),
+        pytest.param(b"<?xm" + CONTROLS, id="short-xml"),
+        pytest.param(b" " * 30 + b"<div>" + CONTROLS, id="tag-beyond-32-bytes-kept"),
+    ],
+)
+def test_markup_near_misses_with_controls(head: bytes) -> None:
+    expected = head.startswith(b" " * 30)
+    assert looks_textual(head) is expected
+
+
+@pytest.mark.parametrize("head", [b"<p", b"<a", b"<br", b"<html", b"<"])
+def test_a_bare_tag_name_at_the_end_is_plain_text(head: bytes) -> None:
+    assert looks_textual(head) is True
+
+
+@pytest.mark.parametrize("allowed", list("\t\n\r\f\v\x1b"))
+def test_allowed_controls(allowed: str) -> None:
+    assert looks_textual(("ab" + allowed).encode() * 20) is True
+
+
+@pytest.mark.parametrize(("controls", "expected"), [(5, True), (6, False)])
+def test_control_share(controls: int, expected: bool) -> None:
+    text = b"\x01" * controls + b"a" * (100 - controls)
+    assert looks_textual(text) is expected
+
+
+@pytest.mark.parametrize(("ascii_count", "expected"), [(90, True), (89, False)])
+def test_ascii_share_of_legacy_text(ascii_count: int, expected: bool) -> None:
+    head = b"\xe9" * (100 - ascii_count) + b"a" * ascii_count
+    assert looks_textual(head) is expected
+
+
+@pytest.mark.parametrize("ascii_byte", [b"\t", b"\n", b"\r", b" ", b"~"])
+def test_ascii_bytes_that_count_as_text(ascii_byte: bytes) -> None:
+    assert looks_textual(b"\xe9" * 10 + ascii_byte * 90) is True
+
+
+@pytest.mark.parametrize("byte", [b"\x7f", b"\x1f", b"\x0b"])
+def test_ascii_bytes_that_do_not_count(byte: bytes) -> None:
+    assert looks_textual(b"\xe9" * 10 + byte * 90) is False
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        pytest.param(b'{"a": "' + CONTROLS + b'"}', True, id="json-object-with-controls"),
+        pytest.param(b" \n[" + CONTROLS, True, id="json-array-with-controls"),
+        pytest.param(b"\xef\xbb\xbf{" + CONTROLS, True, id="bom-json"),
+        pytest.param("{".encode("utf-16-le") + CONTROLS, False, id="utf16-without-bom"),
+        pytest.param(b"\xff\xfe" + "text".encode("utf-16-le"), True, id="utf16-le"),
+        pytest.param(b"\xfe\xff" + "text".encode("utf-16-be"), True, id="utf16-be"),
+        pytest.param(b"\xff\xfe" + "a\x00b".encode("utf-16-le"), False, id="utf16-nul"),
+        pytest.param(b"\xef\xbb\xbf", False, id="bom-only"),
+        pytest.param(b"\x00", False, id="nul"),
+        pytest.param(b"\xe9", False, id="one-latin-1-byte"),
+        pytest.param(b"a", True, id="one-letter"),
+    ],
+)
+def test_looks_textual_edges(head: bytes, expected: bool) -> None:
+    assert looks_textual(head) is expected
+
+
+def test_looks_textual_reads_only_sniff_bytes() -> None:
+    assert looks_textual(b"a" * SNIFF_BYTES + b"\x00") is True
+    assert looks_textual(b"a" * (SNIFF_BYTES - 1) + b"\x00") is False
+
+
+@pytest.mark.parametrize("after", list(" \t\r\n/>"))
+def test_svg_element_ends(after: str) -> None:
+    assert sniff(f"<svg{after}".encode()) == MediaFormat("image/svg+xml", ".svg", "image", False)
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        pytest.param(b'<?xml version="1.0"?><svg>', True, id="declaration-adjacent"),
+        pytest.param(b"<!--c--><svg>", True, id="comment-adjacent"),
+        pytest.param(b"<!-- a -- b --><svg>", True, id="comment-with-dashes"),
+        pytest.param(b"<!DOCTYPE svg><svg>", True, id="doctype-adjacent"),
+        pytest.param(b"<!doctype svg><svg>", True, id="doctype-lower-case"),
+        pytest.param(b'<!DOCTYPE svg [<!ENTITY e "x">]><svg>', True, id="subset-adjacent"),
+        pytest.param(b"<!DOCTYPE svg [<!ENTITY e '>'>]><svg>", True, id="subset-with-angle"),
+        pytest.param(b"<!DOCTYPE svg><!-- [ -->\r\n\t <svg>", True, id="bracket-after-doctype"),
+        pytest.param(b"<?xml", False, id="declaration-cut"),
+        pytest.param(b"<!-- cut", False, id="comment-cut"),
+        pytest.param(b"<!DOCTYPE svg", False, id="doctype-cut"),
+        pytest.param(b"<!DOCTYPE svg [ <!ENTITY e 'x'>", False, id="subset-cut"),
+        pytest.param(b"<!DOCTYPE svg [ ]", False, id="subset-closed-doctype-cut"),
+        pytest.param(b"<svg", False, id="element-cut"),
+        pytest.param(b"<svgz>", False, id="other-element"),
+        pytest.param(b"x<svg>", False, id="text-before"),
+        pytest.param(b"<?x?>x<svg>", False, id="text-after-declaration"),
+    ],
+)
+def test_svg_prolog(head: bytes, expected: bool) -> None:
+    assert (sniff(head) is not None) is expected
+
+
+def ogg_segments(payload: bytes, segments: int) -> bytes:
+    fixed = b"OggS\x00\x02" + bytes(8) + b"\x01\x00\x00\x00" + bytes(4) + bytes(4)
+    return fixed + bytes((segments,)) + bytes((len(payload),)) + bytes(segments - 1) + payload
+
+
+@pytest.mark.parametrize("segments", [1, 2, 5, 255])
+def test_ogg_payload_follows_the_segment_table(segments: int) -> None:
+    assert _as_tuple(sniff(ogg_segments(b"OpusHead\x01\x02" + bytes(9), segments))) == OPUS
+    assert _as_tuple(sniff(ogg_segments(b"\x80theora" + bytes(35), segments))) == OGV
+    assert _as_tuple(sniff(ogg_segments(b"\x01vorbis" + bytes(23), segments))) == OGG
+
+
+def test_ogg_edges() -> None:
+    page = ogg_page(b"OpusHead")
+    assert _as_tuple(sniff(page[:27])) == OGG
+    assert sniff(page[:26]) is None
+    assert sniff(b"OggS\x01" + page[5:]) is None  # version 1 does not exist
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        pytest.param(ebml(b"webm\x00\x00"), WEBM, id="doctype-padded"),
+        pytest.param(b"\x1a\x45\xdf\xa3\x84\x42\x82\x81\x77" + bytes(8), None, id="doctype-w"),
+        pytest.param(b"\x1a\x45\xdf\xa3\x40\x04\x42\x82\x81\x77", None, id="two-byte-size"),
+        pytest.param(b"\x1a\x45\xdf\xa3\x40\x07\x42\x82\x84webm", WEBM, id="two-byte-size-webm"),
+        pytest.param(b"\x1a\x45\xdf\xa3\x87\x42\x82\x40\x04webm", WEBM, id="two-byte-element-size"),
+        pytest.param(b"\x1a\x45\xdf\xa3\x00", MKV, id="bad-header-size"),
+        pytest.param(b"\x1a\x45\xdf\xa3", MKV, id="header-size-missing"),
+        pytest.param(b"\x1a\x45\xdf\xa3\x83\x00\x81\x01", MKV, id="bad-element-id"),
+        pytest.param(b"\x1a\x45\xdf\xa3\x85\x42\x86\x00", MKV, id="bad-element-size"),
+        pytest.param(b"\x1a\x45\xdf\xa3\x84\x42\x82\x84webm", WEBM, id="doctype-past-header"),
+        pytest.param(
+            b"\x1a\x45\xdf\xa3\x82\x42\x86\x81\x01\x42\x82\x84webm", MKV, id="header-ends-first"
+        ),
+        pytest.param(
+            b"\x1a\x45\xdf\xa3\x88\x42\x86\x81\x01\x42\x82\x84webm", WEBM, id="after-one-element"
+        ),
+        pytest.param(
+            b"\x1a\x45\xdf\xa3\x8b\x42\x86\x81\x01\x42\x82\x88matroska", MKV, id="matroska"
+        ),
+        pytest.param(b"\x1a\x45\xdf\xa3\x83\x42\x82", MKV, id="element-size-cut"),
+        pytest.param(b"\x1a\x45\xdf\xa3\x81\x42", MKV, id="element-id-cut"),
+        pytest.param(b"\x1a\x45\xdf\xa3\x88\x42\x86\x81\x01\x42\x82\x84webx", None, id="webx"),
+    ],
+)
+def test_ebml_header_parsing(head: bytes, expected: Expected | None) -> None:
+    assert _as_tuple(sniff(head)) == expected
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        pytest.param(riff(b"WEBP", b"VP8 " + bytes(20)), WEBP, id="webp"),
+        pytest.param(riff(b"WAVE", b"fmt " + bytes(20)), WAV, id="wave"),
+        pytest.param(riff(b"AVI ", b"LIST" + bytes(20)), AVI, id="avi"),
+        pytest.param(riff(b"AVIX", b"LIST" + bytes(20)), None, id="avix"),
+        pytest.param(b"RIFF\x00\x00\x00\x00WAV", None, id="form-cut"),
+        pytest.param(b"RF64\xff\xff\xff\xffWAVE", WAV, id="rf64-exactly-12"),
+        pytest.param(b"BW64\xff\xff\xff\xffWAVE", WAV, id="bw64-exactly-12"),
+        pytest.param(b"RF65\xff\xff\xff\xffWAVE", None, id="rf65"),
+        pytest.param(iff(b"AIFF")[:12], AIFF, id="aiff-exactly-12"),
+        pytest.param(iff(b"AIFC")[:11], None, id="aifc-cut"),
+        pytest.param(b"FORN\x00\x00\x00\x20AIFF", None, id="not-form"),
+    ],
+)
+def test_riff_and_iff(head: bytes, expected: Expected | None) -> None:
+    assert _as_tuple(sniff(head)) == expected
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        pytest.param(b"\xff\xd8\xff", JPG, id="jpeg-signature"),
+        pytest.param(b"\xff\xd8\xfe", None, id="jpeg-bad"),
+        pytest.param(b"II*\x00", TIFF, id="tiff-le"),
+        pytest.param(b"II+\x00", TIFF, id="bigtiff-le"),
+        pytest.param(b"MM\x00+", TIFF, id="bigtiff-be"),
+        pytest.param(b"II*\x01", None, id="tiff-bad"),
+        pytest.param(b"fLaC", FLAC, id="flac"),
+        pytest.param(b"\xff\x0a", JXL, id="jxl-codestream-only"),
+        pytest.param(b"#!AMR\n", AMR, id="amr-exactly"),
+        pytest.param(b"#!AMR", None, id="amr-cut"),
+        pytest.param(b"MThd\x00\x00\x00\x06", MIDI, id="midi-exactly"),
+        pytest.param(b"caff\x00\x01\x00\x00", CAF, id="caf-exactly"),
+        pytest.param(b"\x7f\xfe\x80\x01", DTS, id="dts-exactly"),
+        pytest.param(b"\x7f\xfe\x80\x02", None, id="dts-bad"),
+        pytest.param(ASF_HEADER, ASF, id="asf-guid-only"),
+        pytest.param(ASF_HEADER + ASF_AUDIO + ASF_VIDEO, WMV, id="asf-video-wins"),
+    ],
+)
+def test_signatures_exactly(head: bytes, expected: Expected | None) -> None:
+    assert _as_tuple(sniff(head)) == expected
