@@ -7,6 +7,8 @@ Pure functions; the file-name rules in :mod:`mediapipe.naming` and the body rule
 from __future__ import annotations
 
 import enum
+import functools
+import mimetypes
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
@@ -28,9 +30,12 @@ __all__ = [
 KNOWN_EXTENSIONS: frozenset[str] = frozenset(
     {
         ".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".avif", ".heic", ".heif", ".bmp",
-        ".tif", ".tiff", ".ico", ".svg",
-        ".mp3", ".aac", ".wav", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".mka",
-        ".mp4", ".m4v", ".mov", ".ogv", ".webm", ".mkv", ".avi", ".3gp", ".3g2", ".mpg", ".mpeg",
+        ".tif", ".tiff", ".ico", ".svg", ".jxl", ".jp2", ".qoi",
+        ".mp3", ".mp2", ".aac", ".wav", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".mka",
+        ".aiff", ".aif", ".aifc", ".au", ".snd", ".ac3", ".dts", ".amr", ".awb", ".mid", ".midi",
+        ".caf", ".ape", ".wv", ".wma", ".ra",
+        ".mp4", ".m4v", ".mov", ".qt", ".ogv", ".webm", ".mkv", ".avi", ".3gp", ".3g2", ".mpg",
+        ".mpeg", ".m1v", ".m2v", ".wmv", ".asf", ".flv", ".ts", ".m2ts", ".mts",
     }
 )  # fmt: skip
 """Media extensions (with the dot) that a URL path may contribute to a file name."""
@@ -45,7 +50,7 @@ _EXTENSION_FOR_MIME: dict[str, str] = {
     "image/heif": ".heif", "image/heif-sequence": ".heif",
     "image/bmp": ".bmp", "image/x-bmp": ".bmp", "image/x-ms-bmp": ".bmp",
     "image/tiff": ".tiff", "image/x-icon": ".ico", "image/vnd.microsoft.icon": ".ico",
-    "image/svg+xml": ".svg",
+    "image/svg+xml": ".svg", "image/jxl": ".jxl", "image/jp2": ".jp2", "image/qoi": ".qoi",
     "audio/mpeg": ".mp3", "audio/mp3": ".mp3", "audio/mpeg3": ".mp3", "audio/x-mpeg": ".mp3",
     "audio/x-mp3": ".mp3", "audio/aac": ".aac", "audio/aacp": ".aac", "audio/x-aac": ".aac",
     "audio/wav": ".wav", "audio/wave": ".wav", "audio/x-wav": ".wav", "audio/vnd.wave": ".wav",
@@ -53,10 +58,16 @@ _EXTENSION_FOR_MIME: dict[str, str] = {
     "audio/ogg": ".ogg", "audio/vorbis": ".ogg", "application/ogg": ".ogg", "audio/opus": ".opus",
     "audio/mp4": ".m4a", "audio/m4a": ".m4a", "audio/x-m4a": ".m4a",
     "audio/webm": ".webm", "audio/x-matroska": ".mka", "audio/3gpp": ".3gp", "audio/3gpp2": ".3g2",
+    "audio/aiff": ".aiff", "audio/x-aiff": ".aiff", "audio/basic": ".au", "audio/x-au": ".au",
+    "audio/ac3": ".ac3", "audio/vnd.dts": ".dts", "audio/amr": ".amr", "audio/amr-wb": ".awb",
+    "audio/midi": ".mid", "audio/mid": ".mid", "audio/x-midi": ".mid", "audio/x-caf": ".caf",
+    "audio/ape": ".ape", "audio/x-ape": ".ape", "audio/wavpack": ".wv", "audio/x-wavpack": ".wv",
+    "audio/x-ms-wma": ".wma",
     "video/mp4": ".mp4", "video/x-m4v": ".m4v", "video/quicktime": ".mov", "video/ogg": ".ogv",
     "video/webm": ".webm", "video/x-matroska": ".mkv", "video/matroska": ".mkv",
     "video/x-msvideo": ".avi", "video/avi": ".avi", "video/msvideo": ".avi",
-    "video/3gpp": ".3gp", "video/3gpp2": ".3g2", "video/mpeg": ".mpg",
+    "video/3gpp": ".3gp", "video/3gpp2": ".3g2", "video/mpeg": ".mpg", "video/mp2t": ".ts",
+    "video/x-ms-wmv": ".wmv", "video/x-ms-asf": ".asf", "video/x-flv": ".flv", "video/flv": ".flv",
 }  # fmt: skip
 
 
@@ -101,9 +112,34 @@ def essence(content_type: str | bytes | None) -> str | None:
 
 
 def extension_for_mime(mime: str | None) -> str:
-    """Return the canonical extension for a media type (parameters and case ignored), else ""."""
+    """Return the canonical extension for a media type (parameters and case ignored), else "".
+
+    A type missing from this module's table is looked up in the standard library's
+    :mod:`mimetypes` defaults (image, audio and video types only, never the system's files);
+    its first extension that is in :data:`KNOWN_EXTENSIONS` counts.
+    """
     kind = essence(mime)
-    return _EXTENSION_FOR_MIME.get(kind, "") if kind else ""
+    if kind is None:
+        return ""
+    ext = _EXTENSION_FOR_MIME.get(kind)
+    if ext is not None:
+        return ext
+    if not kind.startswith(_MEDIA_PREFIXES):
+        return ""
+    for candidate in _standard_types().guess_all_extensions(kind, strict=True):
+        ext = normalize_ext(candidate)
+        if ext in KNOWN_EXTENSIONS:
+            return ext
+    return ""
+
+
+_MEDIA_PREFIXES = ("image/", "audio/", "video/")
+
+
+@functools.cache
+def _standard_types() -> mimetypes.MimeTypes:
+    # An instance holds only the built-in table: the answer does not depend on the machine.
+    return mimetypes.MimeTypes()
 
 
 # --- Content-Type rule (§4.3) -----------------------------------------------------------------

@@ -15,7 +15,16 @@ from mediapipe.mediatypes import essence, extension_for_mime, url_extension
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["SNIFF_BYTES", "MediaFormat", "Verdict", "judge_body", "looks_textual", "sniff"]
+__all__ = [
+    "SNIFF_BYTES",
+    "MediaFormat",
+    "Verdict",
+    "can_verify",
+    "judge_body",
+    "looks_textual",
+    "non_media",
+    "sniff",
+]
 
 SNIFF_BYTES: int = 4096
 """How many leading bytes to gather before calling :func:`sniff` or :func:`looks_textual`.
@@ -69,6 +78,27 @@ _3G2 = MediaFormat("video/3gpp2", ".3g2", "video", False)
 _WEBM = MediaFormat("video/webm", ".webm", "video", False)
 _MKV = MediaFormat("video/x-matroska", ".mkv", "video", False)
 _AVI = MediaFormat("video/x-msvideo", ".avi", "video", False)
+_JXL = MediaFormat("image/jxl", ".jxl", "image", False)
+_JP2 = MediaFormat("image/jp2", ".jp2", "image", True)
+_QOI = MediaFormat("image/qoi", ".qoi", "image", True)
+_AIFF = MediaFormat("audio/aiff", ".aiff", "audio", False)
+_AIFC = MediaFormat("audio/aiff", ".aifc", "audio", False)
+_AU = MediaFormat("audio/basic", ".au", "audio", False)
+_AC3 = MediaFormat("audio/ac3", ".ac3", "audio", False)
+_DTS = MediaFormat("audio/vnd.dts", ".dts", "audio", False)
+_AMR = MediaFormat("audio/amr", ".amr", "audio", False)
+_AMR_WB = MediaFormat("audio/amr-wb", ".awb", "audio", False)
+_MIDI = MediaFormat("audio/midi", ".mid", "audio", False)
+_CAF = MediaFormat("audio/x-caf", ".caf", "audio", False)
+_APE = MediaFormat("audio/x-ape", ".ape", "audio", False)
+_WAVPACK = MediaFormat("audio/x-wavpack", ".wv", "audio", False)
+_WMA = MediaFormat("audio/x-ms-wma", ".wma", "audio", False)
+_WMV = MediaFormat("video/x-ms-wmv", ".wmv", "video", False)
+_ASF = MediaFormat("video/x-ms-asf", ".asf", "video", False)
+_FLV = MediaFormat("video/x-flv", ".flv", "video", False)
+_MPEG_TS = MediaFormat("video/mp2t", ".ts", "video", False)
+_M2TS = MediaFormat("video/mp2t", ".m2ts", "video", False)
+_MPEG_VIDEO = MediaFormat("video/mpeg", ".mpg", "video", False)
 
 # --- magic numbers ----------------------------------------------------------------------------
 
@@ -85,31 +115,207 @@ def sniff(head: bytes) -> MediaFormat | None:
 
 _SIGNATURES: tuple[tuple[bytes, MediaFormat], ...] = (
     (b"\xff\xd8\xff", _JPEG),
-    (b"\x89PNG\r\n\x1a\n", _PNG),
     (b"GIF87a", _GIF),
     (b"GIF89a", _GIF),
     (b"II*\x00", _TIFF),
     (b"MM\x00*", _TIFF),
     (b"II+\x00", _TIFF),  # BigTIFF
     (b"MM\x00+", _TIFF),
+    (b"\xff\x0a", _JXL),  # bare codestream
+    (b"\x00\x00\x00\x0cJXL \x0d\x0a\x87\x0a", _JXL),
+    (b"\x00\x00\x00\x0cjP  \x0d\x0a\x87\x0a", _JP2),
     (b"fLaC", _FLAC),
+    (b"#!AMR\n", _AMR),
+    (b"#!AMR-WB\n", _AMR_WB),
+    (b"MThd\x00\x00\x00\x06", _MIDI),  # the header chunk is always 6 bytes long
+    (b"caff\x00\x01\x00\x00", _CAF),  # file version 1, no flags
+    (b"\x7f\xfe\x80\x01", _DTS),  # core sync word, big-endian
+    (b"\xfe\x7f\x01\x80", _DTS),  # little-endian
+    (b"\x30\x26\xb2\x75\x8e\x66\xcf\x11\xa6\xd9\x00\xaa\x00\x62\xce\x6c", _ASF),
 )
 
 
 def _signature(head: bytes) -> MediaFormat | None:
     for magic, found in _SIGNATURES:
         if head.startswith(magic):
+            return _asf_kind(head) if found is _ASF else found
+    return None
+
+
+# The stream type GUIDs of ASF stream properties objects, in their on-disk byte order.
+_ASF_VIDEO_MEDIA = b"\xc0\xef\x19\xbc\x4d\x5b\xcf\x11\xa8\xfd\x00\x80\x5f\x5c\x44\x2b"
+_ASF_AUDIO_MEDIA = b"\x40\x9e\x69\xf8\x4d\x5b\xcf\x11\xa8\xfd\x00\x80\x5f\x5c\x44\x2b"
+
+
+def _asf_kind(head: bytes) -> MediaFormat:
+    if _ASF_VIDEO_MEDIA in head:
+        return _WMV
+    if _ASF_AUDIO_MEDIA in head:
+        return _WMA
+    return _ASF
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_IHDR_END = 29  # signature, chunk length and type, then 13 bytes of IHDR data
+# Bit depths allowed for each colour type (PNG specification, table 11.1).
+_PNG_BIT_DEPTHS: dict[int, frozenset[int]] = {
+    0: frozenset({1, 2, 4, 8, 16}),
+    2: frozenset({8, 16}),
+    3: frozenset({1, 2, 4, 8}),
+    4: frozenset({8, 16}),
+    6: frozenset({8, 16}),
+}
+
+
+def _png(head: bytes) -> MediaFormat | None:
+    if not head.startswith(_PNG_SIGNATURE):
+        return None
+    if len(head) < _PNG_IHDR_END:
+        return _PNG  # the header is cut off; the signature is all there is to go on
+    if head[8:16] != b"\x00\x00\x00\x0dIHDR":
+        return None
+    width = int.from_bytes(head[16:20], "big")
+    height = int.from_bytes(head[20:24], "big")
+    depth, colour, compression, filtering, interlace = head[24:29]
+    if not width or not height or depth not in _PNG_BIT_DEPTHS.get(colour, ()):
+        return None
+    if compression or filtering or interlace > 1:
+        return None
+    return _PNG
+
+
+def _qoi(head: bytes) -> MediaFormat | None:
+    if not head.startswith(b"qoif") or len(head) < 14:
+        return None
+    width = int.from_bytes(head[4:8], "big")
+    height = int.from_bytes(head[8:12], "big")
+    if not width or not height or head[12] not in (3, 4) or head[13] > 1:
+        return None
+    return _QOI
+
+
+_RIFF_FORMS = {b"WEBP": _WEBP, b"WAVE": _WAV, b"AVI ": _AVI}
+# RF64 and BW64 are WAVE files over 4 GiB: the same layout under another chunk name.
+_LARGE_WAVE_CHUNKS = (b"RF64", b"BW64")
+
+
+def _riff(head: bytes) -> MediaFormat | None:
+    if head.startswith(b"RIFF"):
+        return _RIFF_FORMS.get(head[8:12])
+    if head.startswith(_LARGE_WAVE_CHUNKS) and head[8:12] == b"WAVE":
+        return _WAV
+    return None
+
+
+_IFF_FORMS = {b"AIFF": _AIFF, b"AIFC": _AIFC}
+
+
+def _iff(head: bytes) -> MediaFormat | None:
+    if not head.startswith(b"FORM"):
+        return None
+    return _IFF_FORMS.get(head[8:12])
+
+
+_AU_HEADER_SIZE = 24
+_AU_LAST_ENCODING = 27
+
+
+def _au(head: bytes) -> MediaFormat | None:
+    if not head.startswith(b".snd") or len(head) < _AU_HEADER_SIZE:
+        return None
+    data_offset = int.from_bytes(head[4:8], "big")
+    encoding = int.from_bytes(head[12:16], "big")
+    channels = int.from_bytes(head[20:24], "big")
+    if data_offset < _AU_HEADER_SIZE or not 1 <= encoding <= _AU_LAST_ENCODING or not channels:
+        return None
+    return _AU
+
+
+def _flv(head: bytes) -> MediaFormat | None:
+    if not head.startswith(b"FLV\x01") or len(head) < 9:
+        return None
+    # Only the audio (4) and video (1) flags are defined; version 1 headers are 9 bytes long.
+    if head[4] & 0xFA or int.from_bytes(head[5:9], "big") != 9:
+        return None
+    return _FLV
+
+
+_TS_SYNC = 0x47
+_TS_MIN_PACKETS = 5
+# Plain transport streams use 188-byte packets; Blu-ray and AVCHD (.m2ts) put a 4-byte
+# timestamp before each, so their sync bytes sit at 4 + 192 k.
+_TS_LAYOUTS = ((0, 188, _MPEG_TS), (4, 192, _M2TS))
+
+
+def _mpeg_ts(head: bytes) -> MediaFormat | None:
+    for start, size, found in _TS_LAYOUTS:
+        syncs = head[start::size]
+        # A lone "G" (0x47) is common in text: several packets must be in view.
+        if len(syncs) >= _TS_MIN_PACKETS and syncs.count(_TS_SYNC) == len(syncs):
             return found
     return None
 
 
-_RIFF_FORMS = {b"WEBP": _WEBP, b"WAVE": _WAV, b"AVI ": _AVI}
-
-
-def _riff(head: bytes) -> MediaFormat | None:
-    if not head.startswith(b"RIFF"):
+def _mpeg_ps(head: bytes) -> MediaFormat | None:
+    if len(head) < 8 or not head.startswith(b"\x00\x00\x01"):
         return None
-    return _RIFF_FORMS.get(head[8:12])
+    code, info = head[3], head[4]
+    if code == 0xBA:  # pack header: its marker bits tell MPEG-2 from MPEG-1
+        return _MPEG_VIDEO if info & 0xC4 == 0x44 or info & 0xF1 == 0x21 else None
+    if code == 0xB3:  # video sequence header of an elementary stream
+        width = info << 4 | head[5] >> 4
+        height = (head[5] & 0x0F) << 8 | head[6]
+        aspect, frame_rate = head[7] >> 4, head[7] & 0x0F
+        if width and height and 1 <= aspect <= 14 and 1 <= frame_rate <= 8:
+            return _MPEG_VIDEO
+    return None
+
+
+_AC3_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 576, 640)
+_AC3_SAMPLE_RATES = (48000, 44100, 32000)
+_AC3_HEADER = 6
+_AC3_MAX_BSID = 8  # higher bitstream ids are E-AC-3 or newer, with another header
+
+
+def _ac3_frame_length(header: bytes) -> int | None:
+    """Length of the AC-3 sync frame starting here, or None if this is no frame."""
+    if len(header) < _AC3_HEADER or not header.startswith(b"\x0b\x77"):
+        return None
+    rate_code, size_code = header[4] >> 6, header[4] & 0x3F
+    if rate_code == 3 or size_code >= 2 * len(_AC3_KBPS) or header[5] >> 3 > _AC3_MAX_BSID:
+        return None
+    # 1536 samples per frame, counted in 16-bit words; at 44.1 kHz odd codes add a word.
+    words = _AC3_KBPS[size_code >> 1] * 96_000 // _AC3_SAMPLE_RATES[rate_code]
+    if rate_code == 1:
+        words += size_code & 1
+    return 2 * words
+
+
+def _ac3(head: bytes) -> MediaFormat | None:
+    length = _ac3_frame_length(head)
+    if length is None:
+        return None
+    if len(head) >= length + _AC3_HEADER and _ac3_frame_length(head[length:]) is None:
+        return None
+    return _AC3
+
+
+_APE_VERSIONS = range(3800, 5000)  # 3.80 to 4.99, written as hundredths
+
+
+def _ape(head: bytes) -> MediaFormat | None:
+    if head.startswith(b"MAC ") and int.from_bytes(head[4:6], "little") in _APE_VERSIONS:
+        return _APE
+    return None
+
+
+_WAVPACK_VERSIONS = range(0x402, 0x411)
+
+
+def _wavpack(head: bytes) -> MediaFormat | None:
+    if head.startswith(b"wvpk") and int.from_bytes(head[8:10], "little") in _WAVPACK_VERSIONS:
+        return _WAVPACK
+    return None
 
 
 # Sizes of the BITMAPINFOHEADER family; "BM" alone would match ordinary text.
@@ -145,7 +351,8 @@ _BRAND_FORMATS: dict[bytes, MediaFormat] = {
     b"qt  ": _MOV,
     b"isom": _MP4, b"iso2": _MP4, b"iso3": _MP4, b"iso4": _MP4, b"iso5": _MP4, b"iso6": _MP4,
     b"iso7": _MP4, b"iso8": _MP4, b"iso9": _MP4, b"mp41": _MP4, b"mp42": _MP4, b"mp71": _MP4,
-    b"avc1": _MP4, b"dash": _MP4, b"msnv": _MP4, b"mmp4": _MP4, b"f4v ": _MP4, b"XAVC": _MP4,
+    b"avc1": _MP4, b"dash": _MP4, b"msdh": _MP4, b"msix": _MP4, b"msnv": _MP4, b"mmp4": _MP4,
+    b"f4v ": _MP4, b"XAVC": _MP4,
 }  # fmt: skip
 # Brands that only say "a HEIF image container"; the codec is named by another brand.
 _GENERIC_IMAGE_BRANDS = frozenset({b"mif1", b"msf1", b"mif2", b"miaf"})
@@ -160,7 +367,8 @@ def _brand_format(brand: bytes) -> MediaFormat | None:
 
 
 def _ftyp(head: bytes) -> MediaFormat | None:
-    if head[4:8] != b"ftyp" or len(head) < 16:
+    # A DASH or HLS media segment starts with a styp box, laid out like ftyp.
+    if head[4:8] not in (b"ftyp", b"styp") or len(head) < 16:
         return None
     box_size = int.from_bytes(head[0:4], "big")
     if box_size < 16 or box_size % 4:
@@ -182,7 +390,7 @@ def _ftyp(head: bytes) -> MediaFormat | None:
 
 # Classic QuickTime files may start with these atoms instead of ftyp. The size's high byte
 # must be zero (atom under 16 MiB), which no text ever starts with.
-_QUICKTIME_LEADING_ATOMS = frozenset({b"moov", b"mdat", b"wide"})
+_QUICKTIME_LEADING_ATOMS = frozenset({b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"})
 
 
 def _quicktime(head: bytes) -> MediaFormat | None:
@@ -384,7 +592,17 @@ def _doctype_end(text: bytes, pos: int) -> int:
 
 _DETECTORS: tuple[Callable[[bytes], MediaFormat | None], ...] = (
     _signature,
+    _png,
+    _qoi,
     _riff,
+    _iff,
+    _au,
+    _flv,
+    _mpeg_ts,
+    _mpeg_ps,
+    _ac3,
+    _ape,
+    _wavpack,
     _ftyp,
     _ebml,
     _ogg,
@@ -473,6 +691,86 @@ def _is_mostly_printable(text: str) -> bool:
     return controls <= len(text) * _MAX_CONTROL_SHARE
 
 
+# --- known formats that are not media ---------------------------------------------------------
+
+# (offset, magic, name). Office documents are OLE2 (doc, xls, ppt, msi) or zip (docx, odt, epub).
+_NON_MEDIA_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"%PDF-", "pdf"),
+    (0, b"%!PS", "postscript"),
+    (0, b"\xc5\xd0\xd3\xc6", "postscript"),  # EPS with a binary preview
+    (0, b"{\\rtf", "rtf"),
+    (0, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "ole2"),
+    (0, b"PK\x03\x04", "zip"),
+    (0, b"PK\x05\x06", "zip"),  # an empty archive
+    (0, b"PK\x07\x08", "zip"),  # a spanned archive
+    (0, b"\x1f\x8b\x08", "gzip"),
+    *((0, b"BZh%d" % level, "bzip2") for level in range(1, 10)),
+    (0, b"\xfd7zXZ\x00", "xz"),
+    (0, b"\x28\xb5\x2f\xfd", "zstd"),
+    (0, b"\x04\x22\x4d\x18", "lz4"),
+    (0, b"7z\xbc\xaf\x27\x1c", "7z"),
+    (0, b"Rar!\x1a\x07", "rar"),
+    (0, b"MSCF\x00\x00\x00\x00", "cab"),
+    (0, b"!<arch>\n", "ar"),  # also Debian packages
+    (0, b"\xed\xab\xee\xdb", "rpm"),
+    (257, b"ustar", "tar"),
+    (0, b"\x7fELF", "elf"),
+    (0, b"\xfe\xed\xfa\xce", "mach-o"),
+    (0, b"\xfe\xed\xfa\xcf", "mach-o"),
+    (0, b"\xce\xfa\xed\xfe", "mach-o"),
+    (0, b"\xcf\xfa\xed\xfe", "mach-o"),
+    (0, b"\xca\xfe\xba\xbe", "java-class"),  # Mach-O universal binaries share it
+    (0, b"dex\n", "dex"),
+    (0, b"\x00asm", "wasm"),
+    (0, b"wOFF", "woff"),
+    (0, b"wOF2", "woff2"),
+    (0, b"ttcf", "font"),
+    (0, b"SQLite format 3\x00", "sqlite"),
+)
+
+
+def non_media(head: bytes) -> str | None:
+    """The name of the known non-media format (PDF, archive, program, font …) the bytes start."""
+    head = bytes(head[:SNIFF_BYTES])
+    for offset, magic, name in _NON_MEDIA_SIGNATURES:
+        if head.startswith(magic, offset):
+            return name
+    if _is_pe(head):
+        return "pe"
+    if _is_sfnt(head):
+        return "font"
+    return None
+
+
+_PE_POINTER = 0x3C  # where the DOS header keeps the offset of the PE header
+
+
+def _is_pe(head: bytes) -> bool:
+    # "MZ" alone starts ordinary words; a Windows program also has "PE\0\0" where it points.
+    if not head.startswith(b"MZ") or len(head) < _PE_POINTER + 4:
+        return False
+    pe_offset = int.from_bytes(head[_PE_POINTER : _PE_POINTER + 4], "little")
+    return head.startswith(b"PE\x00\x00", pe_offset)
+
+
+_SFNT_VERSIONS = (b"\x00\x01\x00\x00", b"true", b"OTTO", b"typ1")
+
+
+def _is_sfnt(head: bytes) -> bool:
+    # TrueType/OpenType: the table directory's binary-search fields follow from the table count.
+    if not head.startswith(_SFNT_VERSIONS) or len(head) < 12:
+        return False
+    tables, search_range, selector, shift = (
+        int.from_bytes(head[i : i + 2], "big") for i in (4, 6, 8, 10)
+    )
+    log2 = tables.bit_length() - 1
+    return tables > 0 and (search_range, selector, shift) == (
+        16 << log2,
+        log2,
+        16 * tables - (16 << log2),
+    )
+
+
 # --- body rule (§4.4–4.5) ---------------------------------------------------------------------
 
 
@@ -489,7 +787,9 @@ class Verdict:
 def judge_body(declared: str | None, head: bytes, url: str | None = None) -> Verdict:
     """Accept or refuse a body from its declared type (essence) and its first bytes.
 
-    Refusal reasons are ``"empty"``, ``"content-mismatch"`` and ``"unknown-format"``.
+    Refusal reasons are ``"empty"``, ``"content-mismatch"`` (text, or a known non-media format)
+    and ``"unknown-format"``. Bytes that match nothing are kept only under an audio or video
+    type the sniffer cannot check, and named from that type (or the URL).
     """
     declared = essence(declared)
     if not head:
@@ -497,9 +797,33 @@ def judge_body(declared: str | None, head: bytes, url: str | None = None) -> Ver
     found = sniff(head)
     if found is not None:
         return Verdict(found.mime, found.ext, found.raster, None)
-    if looks_textual(head):
+    if non_media(head) is not None or looks_textual(head):
         return Verdict(declared, "", False, "content-mismatch")
-    if declared is not None and declared.startswith(("audio/", "video/")):
+    if (
+        declared is not None
+        and declared.startswith(("audio/", "video/"))
+        and not can_verify(declared)
+    ):
         ext = extension_for_mime(declared) or url_extension(url)
         return Verdict(declared, ext, False, None)
     return Verdict(declared, "", False, "unknown-format")
+
+
+def can_verify(declared: str | None) -> bool:
+    """True when the sniffer has a signature for this declared type or one of its aliases."""
+    kind = essence(declared)
+    if kind is None:
+        return False
+    return kind in _SNIFFED_TYPES or extension_for_mime(kind) in _SNIFFED_EXTENSIONS
+
+
+_FORMATS: tuple[MediaFormat, ...] = (
+    _JPEG, _PNG, _GIF, _WEBP, _AVIF, _HEIC, _HEIF, _BMP, _TIFF, _ICO, _SVG, _JXL, _JP2, _QOI,
+    _MP3, _AAC, _WAV, _FLAC, _OGG, _OPUS, _M4A, _AIFF, _AIFC, _AU, _AC3, _DTS, _AMR, _AMR_WB,
+    _MIDI, _CAF, _APE, _WAVPACK, _WMA,
+    _OGG_VIDEO, _MP4, _M4V, _MOV, _3GP, _3G2, _WEBM, _MKV, _AVI, _WMV, _ASF, _FLV, _MPEG_TS,
+    _M2TS, _MPEG_VIDEO,
+)  # fmt: skip
+_SNIFFED_TYPES = frozenset(found.mime for found in _FORMATS)
+# Matroska audio (.mka) is recognised as Matroska.
+_SNIFFED_EXTENSIONS = frozenset(found.ext for found in _FORMATS) | {".mka"}

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mediapipe.datauri import BadDataURI, decode_data_uri, is_data_uri
+from mediapipe import datauri
+from mediapipe.datauri import BadDataURI, decode_data_uri, is_data_uri, open_data_uri
 
 FUZZ_EXAMPLES = int(os.environ.get("MEDIAPIPE_FUZZ_EXAMPLES", "300"))
 
@@ -144,3 +145,121 @@ def test_base64_round_trip(data: bytes) -> None:
 def test_percent_encoded_round_trip(data: bytes) -> None:
     uri = "data:application/octet-stream," + quote_from_bytes(data, safe="")
     assert decode_data_uri(uri) == ("application/octet-stream", data)
+
+
+def open_pieces(uri: str) -> tuple[str | None, list[bytes]]:
+    declared, pieces = open_data_uri(uri)
+    return declared, list(pieces)
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        (
+            f"data:image/png;base64,{PNG_BASE64}",
+            ("image/png", [PNG_SIGNATURE + b"\x00\x00\x00\rIHDR"]),
+        ),
+        ("DATA:IMAGE/PNG;BASE64,QUJD", ("image/png", [b"ABC"])),
+        ("data:;base64,QUI=", (None, [b"AB"])),
+        ("data:audio/mpeg;base64,", ("audio/mpeg", [])),
+        # Not plain base64: decoded whole by w3lib, in one piece.
+        ("data:image/png;base64,QU JD", ("image/png", [b"ABC"])),
+        ("data:image/png;base64,QUI%3D", ("image/png", [b"AB"])),
+        ("data:image%2Fpng;base64,QUJD", ("image/png", [b"ABC"])),
+        ("data:image/svg+xml,<svg/>", ("image/svg+xml", [b"<svg/>"])),
+        ("data:,", (None, [b""])),
+    ],
+)
+def test_open_data_uri(uri: str, expected: tuple[str | None, list[bytes]]) -> None:
+    assert open_pieces(uri) == expected
+
+
+def test_open_data_uri_decodes_plain_base64_in_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(datauri, "_BASE64_STEP", 8)
+    payload = bytes(range(20))
+    uri = "data:application/octet-stream;base64," + base64.b64encode(payload).decode()
+
+    declared, pieces = open_pieces(uri)
+
+    assert declared == "application/octet-stream"
+    assert pieces == [payload[0:6], payload[6:12], payload[12:18], payload[18:20]]
+
+
+def test_open_data_uri_default_step_is_whole_groups() -> None:
+    assert datauri._BASE64_STEP == 1 << 20
+    payload = bytes(range(256)) * 4100  # over one step of base64 text
+    uri = "data:;base64," + base64.b64encode(payload).decode()
+    declared, pieces = open_pieces(uri)
+    assert declared is None
+    assert [len(piece) for piece in pieces] == [786432, len(payload) - 786432]
+    assert b"".join(pieces) == payload
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("https://x.test/a.png", "not a data: URI"),
+        ("", "not a data: URI"),
+        ("data:image/png;base64", "no ','"),
+        ("data:image/png;base64,@@@@", "base64"),
+        ("data:image/png;base64,QQ==QQ==", "base64"),
+        ("data:image/png;base64,QUI", "padding"),
+        ("data:imäge/png;base64,QUJD", "malformed"),
+    ],
+)
+def test_open_data_uri_refuses(uri: str, message: str) -> None:
+    with pytest.raises(BadDataURI, match=message):
+        open_pieces(uri)
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None)
+@given(st.binary(max_size=64), st.sampled_from(["", "image/png", "audio/mpeg"]))
+def test_open_data_uri_agrees_with_decode(data: bytes, kind: str) -> None:
+    uri = f"data:{kind};base64," + base64.b64encode(data).decode()
+    declared, pieces = open_pieces(uri)
+    assert (declared, b"".join(pieces)) == decode_data_uri(uri)
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("https://x.test/a.png", "not a data: URI"),
+        ("data:\ud800,x", "data: URI contains unpaired surrogates"),
+        ("data:image/png", "data: URI has no ',' before its payload"),
+        ("data:image/png;base64,@@@@", "data: URI has an invalid base64 payload"),
+        ("data:;base64,=QUJ", "data: URI has an invalid base64 payload"),
+        ("data:image/png;foo,bar", "malformed data: URI (invalid data URI)"),
+    ],
+)
+def test_exact_messages(uri: str, message: str) -> None:
+    with pytest.raises(BadDataURI) as caught:
+        decode_data_uri(uri)
+    assert str(caught.value) == message
+    with pytest.raises(BadDataURI) as opened:
+        open_pieces(uri)
+    assert str(opened.value) == message
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("data:image/png%2Cabc", ("image/png", b"abc")),  # an escaped comma ends the header
+        ("data:image/png%2cabc", ("image/png", b"abc")),
+        ("data:image/png;BASE64%2CQUJD", ("image/png", b"ABC")),
+    ],
+)
+def test_escaped_comma_ends_the_header(uri: str, expected: tuple[str | None, bytes]) -> None:
+    assert decode_data_uri(uri) == expected
+    declared, pieces = open_pieces(uri)
+    assert (declared, b"".join(pieces)) == expected
+
+
+def test_escaped_comma_in_a_parameter_is_not_plain_base64() -> None:
+    with pytest.raises(BadDataURI, match="malformed"):
+        open_pieces("data:image/png;x=%2C;base64,QUJD")
+
+
+def test_open_data_uri_steps_with_an_odd_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(datauri, "_BASE64_STEP", 4)
+    assert open_pieces("data:audio/mp4;base64,QUJDREVG") == ("audio/mp4", [b"ABC", b"DEF"])
+    assert open_pieces("data:video/mp4;base64,QUJDREVG") == ("video/mp4", [b"ABC", b"DEF"])

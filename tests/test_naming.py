@@ -372,3 +372,264 @@ def test_safe_label_is_idempotent_and_clean(text: str) -> None:
 def test_parse_http_date_never_raises(value: str | bytes | None) -> None:
     epoch = parse_http_date(value)
     assert epoch is None or epoch <= MAX_EPOCH
+
+
+# --- the character rules, entry by entry ------------------------------------------------------
+
+# Default-ignorable code points outside Cc/Cf, at each end of each range, and their neighbours.
+INVISIBLE = [
+    0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0,
+    0x180B, 0x180C, 0x180D, 0x180F,  # U+180E is Cf, dropped by category anyway
+    0xFE00, 0xFE01, 0xFE0E, 0xFE0F,
+    0xE0100, 0xE0101, 0xE01EE, 0xE01EF,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("code", INVISIBLE, ids=lambda code: f"U+{code:04X}")
+def test_invisible_characters_are_dropped(code: int) -> None:
+    assert safe_label(f"a{chr(code)}b") == "ab"
+    assert safe_label(f"{chr(code)}x") == "x"
+
+
+@pytest.mark.parametrize(
+    ("char", "expected"),
+    [
+        ("\u034e", "a\u034eb"),  # the combining mark before U+034F stays
+        ("\u0350", "a\u0350b"),
+        ("\u115e", "a\u115eb"),  # Hangul letters next to the fillers stay
+        ("\u1161", "a\u1161b"),
+        ("\u17b3", "a\u17b3b"),
+        ("\u17b6", "a\u17b6b"),
+        ("\u180a", "a_b"),  # Mongolian nirugu is punctuation
+        ("\u1810", "a\u1810b"),  # Mongolian digit zero
+        ("\u3163", "a\u3163b"),
+        ("\u3165", "a\u3165b"),
+        ("\ufe10", "a_b"),  # a presentation form of a comma
+        ("\uff9f", "a\uff9fb"),
+        ("\uffa1", "a\uffa1b"),
+        ("\U000e00ff", "ab"),  # unassigned: dropped as Cn
+    ],
+)
+def test_neighbours_of_invisible_characters(char: str, expected: str) -> None:
+    assert safe_label(f"a{char}b") == expected
+
+
+@pytest.mark.parametrize(
+    ("char", "category"),
+    [
+        ("\x07", "Cc"),
+        ("\x7f", "Cc"),
+        ("\x85", "Cc"),
+        ("\u00ad", "Cf"),  # soft hyphen
+        ("\u061c", "Cf"),  # Arabic letter mark
+        ("\u180e", "Cf"),
+        ("\U000e0001", "Cf"),  # language tag
+        ("\ud83d", "Cs"),
+        ("\ue000", "Co"),
+        ("\U000f0000", "Co"),
+        ("\u0378", "Cn"),
+        ("\U0001fffe", "Cn"),
+    ],
+)
+def test_dropped_categories(char: str, category: str) -> None:
+    assert unicodedata.category(char) == category
+    assert safe_label(f"a{char}b") == "ab"
+
+
+@pytest.mark.parametrize(
+    ("char", "expected"),
+    [
+        ("_", "a_b"),
+        ("-", "a-b"),
+        (".", "a.b"),
+        (",", "a,b"),
+        ("+", "a+b"),
+        ("\u0350", "a\u0350b"),  # Mn
+        ("\u0903", "a\u0903b"),  # Mc
+        ("\u20dd", "a\u20ddb"),  # Me
+        ("٣", "a٣b"),  # Nd
+        ("Ⅻ", "aⅫb"),  # Nl
+        ("½", "a½b"),  # No
+        ("ʰ", "aʰb"),  # Lm
+        ("ǅ", "aǅb"),  # Lt
+        ("猫", "a猫b"),  # Lo
+        (" ", "a_b"),  # Zs
+        ("\u2028", "a_b"),  # Zl
+        ("!", "a_b"),  # Po
+        ("$", "a_b"),  # Sc
+        ("(", "a_b"),  # Ps
+        ("~", "a_b"),  # Sm
+        ("^", "a_b"),  # Sk
+        ("©", "a_b"),  # So
+        ("\u2010", "a_b"),  # Pd other than "-"
+        ("\uff3f", "a_b"),  # Pc other than "_"
+    ],
+)
+def test_kept_and_replaced_characters(char: str, expected: str) -> None:
+    assert safe_label(f"a{char}b") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a!!b", "a_b"),
+        ("a! !b", "a_b"),
+        ("a!_!b", "a___b"),
+        ("!a", "a"),
+        ("a!", "a"),
+        ("_a_", "a"),
+        (".a.", "a"),
+        (",a,", "a"),
+        ("+a+", "a"),
+        ("-a-", "a"),
+        ("a!\u200b!b", "a_b"),  # dropped characters do not split a run
+    ],
+)
+def test_runs_and_edges(text: str, expected: str) -> None:
+    assert safe_label(text) == expected
+
+
+def test_hash_digits() -> None:
+    from mediapipe.naming import HASH_DIGITS
+
+    assert HASH_DIGITS == 16
+    assert len(source_hash("x")) == 16
+
+
+def test_source_hash_of_long_sources_in_pieces() -> None:
+    piece = 1 << 20
+    for size in (piece - 1, piece, piece + 1, 2 * piece + 3):
+        source = "猫" * size
+        assert source_hash(source) == hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def test_max_epoch_and_min_name_bytes() -> None:
+    assert MAX_EPOCH == 99_999_999_999
+    assert MIN_NAME_BYTES == 11 + 1 + 16 + 5
+
+
+@pytest.mark.parametrize(
+    ("epoch", "label", "ext", "max_bytes", "expected"),
+    [
+        (0, "ab", ".png", 25, f"0_ab_{H16}.png"),  # exactly the budget
+        (0, "abc", ".png", 25, f"0_ab_{H16}.png"),  # one byte over: the label loses one
+        (0, "a", ".png", 24, f"0_a_{H16}.png"),
+        (0, "a", ".png", 22, f"0_{H16}.png"),  # the bare name exactly fits
+        (0, "a.b", ".png", 25, f"0_a_{H16}.png"),  # cut to "a.", then the dot is stripped
+        (0, "ü", ".png", 24, f"0_{H16}.png"),  # two bytes, one left: nothing
+        (0, "üb", ".png", 25, f"0_ü_{H16}.png"),
+        (MAX_EPOCH, "", "", 28, f"{MAX_EPOCH}_{H16}"),
+    ],
+)
+def test_build_name_byte_budget(
+    epoch: int, label: str, ext: str, max_bytes: int, expected: str
+) -> None:
+    assert build_name(epoch, label, H16, ext, max_bytes) == expected
+
+
+def test_build_name_refuses_a_budget_below_the_bare_name() -> None:
+    with pytest.raises(ValueError, match="max_bytes=21 cannot hold"):
+        build_name(0, "a", H16, ".png", 21)
+    with pytest.raises(ValueError, match="max_bytes=27 cannot hold"):
+        build_name(MAX_EPOCH, "", H16, "", 27)
+
+
+def test_build_name_default_budget() -> None:
+    name = build_name(JAN_2020_EPOCH, "a" * 300, H16, ".png")
+    assert len(name) == 200
+    assert name == f"1577836800_{'a' * 168}_{H16}.png"
+
+
+@pytest.mark.parametrize(
+    ("epoch", "message"),
+    [(-1, "between 0 and 99999999999"), (MAX_EPOCH + 1, "not 100000000000"), (False, "not False")],
+)
+def test_build_name_epoch_messages(epoch: int, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build_name(epoch, "", H16, ".png")
+
+
+def test_build_name_accepts_the_epoch_bounds() -> None:
+    assert build_name(0, "", H16, "") == f"0_{H16}"
+    assert build_name(MAX_EPOCH, "", H16, "") == f"{MAX_EPOCH}_{H16}"
+    assert build_name(1, "", H16, ".mp4") == f"1_{H16}.mp4"
+
+
+@pytest.mark.parametrize("ext", ["", ".png", ".m2ts", ".3gp", ".a"])
+def test_build_name_extension_forms(ext: str) -> None:
+    assert build_name(5, "x", H16, ext).endswith(f"_{H16}{ext}")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("120", 120.0),
+        (" 7 ", 7.0),
+        ("0", 0.0),
+        ("Wed, 01 Jan 2020 00:00:10 GMT", 10.0),
+        ("Wed, 01 Jan 2020 00:00:00 GMT", 0.0),  # in the past
+        ("-5", 0.0),
+        ("1.5", 0.0),
+        ("garbage", 0.0),
+        ("", 0.0),
+    ],
+)
+def test_retry_after_seconds(value: str, expected: float) -> None:
+    from mediapipe.naming import retry_after_seconds
+
+    assert retry_after_seconds(value, now=JAN_2020_EPOCH) == expected
+
+
+def test_retry_after_seconds_defaults_to_the_current_time() -> None:
+    from mediapipe.naming import retry_after_seconds
+
+    later = time.time() + 100
+    date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(later))
+    assert 95 <= retry_after_seconds(date) <= 101
+
+
+@pytest.mark.parametrize(
+    ("sniffed", "declared", "url", "expected"),
+    [
+        (".PNG", None, None, ".png"),
+        ("jpeg", None, None, ".jpg"),
+        (".txt", "image/gif", None, ".gif"),  # an unknown sniffed extension is ignored
+        (".txt", None, "https://x.test/a.webm", ".webm"),
+        (None, "audio/x-pn-realaudio", "https://x.test/a.mp3", ".ra"),  # the standard table
+        (None, "video/x-sgi-movie", "https://x.test/a.mp4", ".mp4"),
+        (None, "video/x-sgi-movie", None, ""),
+    ],
+)
+def test_choose_extension_chain(
+    sniffed: str | None, declared: str | None, url: str | None, expected: str
+) -> None:
+    assert choose_extension(sniffed, declared, url) == expected
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [(0.0, 0), (0.999, 0), (1.5, 1), (float(MAX_EPOCH), MAX_EPOCH), (MAX_EPOCH + 1.0, MAX_EPOCH)],
+)
+def test_epoch_now_edges(now: float, expected: int) -> None:
+    assert epoch_from_headers(None, None, now=now) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Thu, 01 Jan 1970 00:00:00 GMT", 0),
+        ("Thu, 01 Jan 1970 00:00:01 GMT", 1),
+        ("Wed, 31 Dec 1969 23:59:59 GMT", -1),
+        ("Thu, 01 Jan 1970 00:00:00 +0001", -60),
+        ("Sat, 16 Nov 5138 09:46:39 GMT", MAX_EPOCH),
+        ("Sat, 16 Nov 5138 09:46:40 GMT", None),
+    ],
+)
+def test_parse_http_date_bounds(value: str, expected: int | None) -> None:
+    assert parse_http_date(value) == expected
+
+
+def test_media_name_passes_every_part() -> None:
+    name = media_name(SOURCE, ["t"], "alt", "JPEG", None, JAN_2020, now=NOW, max_bytes=35)
+    assert name == f"1577836800_t+a_{H16}.jpg"
+    assert media_name(SOURCE, None, None, "", None, None, now=NOW) == f"1700000000_{H16}"

@@ -1,0 +1,301 @@
+"""Mutation scores of the pure modules: mutmut for code, an AST pass for the tables.
+
+Not part of CI (minutes per module). Each module is mutated in a scratch copy of the project
+and only its own test file runs against each mutant::
+
+    pip install "mutmut>=3.3,<4"
+    python -m bench.mutation                  # all four modules
+    python -m bench.mutation sniff naming     # some of them
+    python -m bench.mutation --keep sniff     # keep the scratch copy to inspect survivors
+
+mutmut (3.x) mutates function bodies only. The tables at module level (MIME types, brands,
+signatures, bit rates, invisible characters) are what the pure modules mostly are, so a second
+pass mutates them here: each element of a list, set, dict or tuple literal is deleted in turn,
+each integer constant is incremented and each str/bytes constant is changed, and the module's
+tests run once per mutant (with a timeout). Survivors of both passes are written to
+``bench/.work/mutation-<module>.txt``.
+
+The scratch copy gets a ``setup.cfg`` with the ``[mutmut]`` section, so the project's own
+configuration is untouched. ``MEDIAPIPE_FUZZ_EXAMPLES`` is lowered for the run (property tests
+with hundreds of examples per mutant add time, not kills); set it to override.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import concurrent.futures
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULES = {
+    "datauri": "tests/test_datauri.py",
+    "mediatypes": "tests/test_mediatypes.py",
+    "naming": "tests/test_naming.py",
+    "sniff": "tests/test_sniff.py",
+}
+_SETUP_CFG = """\
+[mutmut]
+source_paths=mediapipe
+only_mutate=mediapipe/{module}.py
+pytest_add_cli_args_test_selection={tests}
+also_copy=spiders
+pytest_add_cli_args=--noconftest
+"""
+
+
+def _scratch_copy(module: str) -> Path:
+    work = Path(tempfile.mkdtemp(prefix=f"mutation-{module}-"))
+    shutil.copytree(ROOT / "mediapipe", work / "mediapipe")
+    skip = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(ROOT / "tests", work / "tests", ignore=skip)
+    shutil.copytree(ROOT / "spiders", work / "spiders", ignore=skip)  # the tests' site server
+    # mutmut runs pytest many times in one process, and Twisted's reactor cannot restart: the
+    # pure modules' tests need no reactor, so pytest-twisted is switched off in the copy.
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    (work / "pyproject.toml").write_text(pyproject.replace("--reactor=asyncio", "-p no:twisted"))
+    (work / "setup.cfg").write_text(_SETUP_CFG.format(module=module, tests=MODULES[module]))
+    return work
+
+
+def _env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "MEDIAPIPE_FUZZ_EXAMPLES": os.environ.get("MEDIAPIPE_FUZZ_EXAMPLES", "20"),
+    }
+
+
+def measure_functions(module: str, keep: bool = False) -> tuple[dict[str, int], str]:
+    """Run mutmut on one module; return its counts and the list of mutants that were not killed."""
+    work = _scratch_copy(module)
+    mutmut = [sys.executable, "-m", "mutmut"]
+    env = _env()
+    try:
+        subprocess.run([*mutmut, "run"], cwd=work, env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([*mutmut, "export-cicd-stats"], cwd=work, env=env, check=True)
+        stats: dict[str, int] = json.loads(
+            (work / "mutants" / "mutmut-cicd-stats.json").read_text()
+        )
+        listing = subprocess.run(
+            [*mutmut, "results"], cwd=work, env=env, check=True, capture_output=True, text=True
+        ).stdout
+        shown = []
+        for line in listing.splitlines():
+            name = line.strip().partition(":")[0]
+            if name:
+                diff = subprocess.run(
+                    [*mutmut, "show", name], cwd=work, env=env, capture_output=True, text=True
+                ).stdout
+                shown.append(f"{line.strip()}\n{diff}")
+    finally:
+        if keep:
+            print(f"mutmut copy kept in {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return stats, "\n".join(shown)
+
+
+# --- table mutants ----------------------------------------------------------------------------
+
+_CONTAINERS = (ast.List, ast.Tuple, ast.Set, ast.Dict)
+
+
+@dataclass
+class TableMutant:
+    """One change to a module-level table: where it is and what it does."""
+
+    line: int
+    description: str
+    source: str
+
+
+def table_mutants(source: str) -> list[TableMutant]:
+    """Every table mutant of a module's source (module-level assignments only)."""
+    tree = ast.parse(source)
+    mutants: list[TableMutant] = []
+    for index, statement in enumerate(tree.body):
+        if not isinstance(statement, ast.Assign | ast.AnnAssign) or statement.value is None:
+            continue
+        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            continue
+        if isinstance(statement.value, ast.Subscript):  # a type alias such as Literal[...]
+            continue
+        records = {
+            id(element)
+            for node in ast.walk(statement.value)
+            if isinstance(node, _CONTAINERS)
+            for element in (node.values if isinstance(node, ast.Dict) else node.elts)
+            if isinstance(element, ast.Tuple)
+        }
+        for path, node in _walk_with_paths(statement.value):
+            if isinstance(node, _CONTAINERS) and id(node) not in records:
+                size = len(node.keys if isinstance(node, ast.Dict) else node.elts)
+                for position in range(size):
+                    mutants.append(_mutant(tree, index, path, ("delete", position)))
+            elif _changeable(node):
+                mutants.append(_mutant(tree, index, path, ("change", 0)))
+    return mutants
+
+
+def _changeable(node: ast.AST) -> bool:
+    if not isinstance(node, ast.Constant) or isinstance(node.value, bool):
+        return False
+    return isinstance(node.value, int | str | bytes)
+
+
+def _walk_with_paths(node: ast.AST, path: tuple[tuple[str, int | None], ...] = ()) -> list[Any]:
+    found: list[Any] = [(path, node)]
+    for field, value in ast.iter_fields(node):
+        if isinstance(value, list):
+            for position, child in enumerate(value):
+                if isinstance(child, ast.AST):
+                    found += _walk_with_paths(child, (*path, (field, position)))
+        elif isinstance(value, ast.AST):
+            found += _walk_with_paths(value, (*path, (field, None)))
+    return found
+
+
+def _mutant(
+    tree: ast.Module, index: int, path: tuple[tuple[str, int | None], ...], change: tuple[str, int]
+) -> TableMutant:
+    copy = copy_module(tree)
+    statement = copy.body[index]
+    assert isinstance(statement, ast.Assign | ast.AnnAssign)
+    assert statement.value is not None
+    node: Any = statement.value
+    for field, position in path:
+        node = getattr(node, field) if position is None else getattr(node, field)[position]
+    kind, position = change
+    line = getattr(node, "lineno", statement.lineno)
+    if kind == "delete":
+        if isinstance(node, ast.Dict):
+            described = f"delete entry {ast.unparse(node.keys[position] or node.values[position])}"
+            del node.keys[position], node.values[position]
+        else:
+            element = node.elts[position]
+            line = element.lineno
+            described = f"delete element {ast.unparse(element)}"
+            del node.elts[position]
+    else:
+        old = node.value
+        if isinstance(old, int):
+            node.value = old + 1
+        elif isinstance(old, str):
+            node.value = old + "X" if old else "X"
+        else:
+            node.value = old + b"X" if old else b"X"
+        described = f"change {old!r} to {node.value!r}"
+    return TableMutant(line, described, ast.unparse(copy))
+
+
+def copy_module(tree: ast.Module) -> ast.Module:
+    return ast.parse(ast.unparse(tree))
+
+
+def _run_tests(work: Path, module: str, timeout: float) -> str:
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-x",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        MODULES[module],
+    ]
+    try:
+        done = subprocess.run(command, cwd=work, env=_env(), capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "timeout"
+    return "survived" if done.returncode == 0 else "killed"
+
+
+def measure_tables(module: str, jobs: int, keep: bool = False) -> tuple[dict[str, int], str]:
+    """Run the module's tests once per table mutant; return counts and the survivors."""
+    original = (ROOT / "mediapipe" / f"{module}.py").read_text()
+    mutants = table_mutants(original)
+    copies = [_scratch_copy(module) for _ in range(jobs)]
+    free: queue.SimpleQueue[Path] = queue.SimpleQueue()
+    for work in copies:
+        free.put(work)
+    target = Path("mediapipe") / f"{module}.py"
+
+    def run(mutant: TableMutant | None) -> str:
+        work = free.get()
+        try:
+            (work / target).write_text(original if mutant is None else mutant.source)
+            return _run_tests(work, module, timeout=120)
+        finally:
+            (work / target).write_text(original)
+            free.put(work)
+
+    try:
+        if run(None) != "survived":
+            raise SystemExit(f"{module}: the tests fail without any mutation")
+        with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+            outcomes = list(pool.map(run, mutants))
+    finally:
+        for work in copies:
+            if keep:
+                print(f"table copy kept in {work}", file=sys.stderr)
+            else:
+                shutil.rmtree(work, ignore_errors=True)
+    stats = {"total": len(mutants)} | {
+        outcome: outcomes.count(outcome) for outcome in ("killed", "survived", "timeout")
+    }
+    survivors = "\n".join(
+        f"{module}.py:{mutant.line}: {mutant.description}"
+        for mutant, outcome in zip(mutants, outcomes, strict=True)
+        if outcome == "survived"
+    )
+    return stats, survivors
+
+
+def _line(module: str, part: str, stats: dict[str, int]) -> str:
+    killed, total = stats.get("killed", 0) + stats.get("timeout", 0), stats["total"]
+    details = ", ".join(f"{key} {value}" for key, value in sorted(stats.items()) if value)
+    share = 100 * killed / max(total, 1)
+    return f"{module} {part}: {killed}/{total} killed ({share:.1f} %); {details}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", default=list(MODULES), help=", ".join(MODULES))
+    parser.add_argument("--keep", action="store_true", help="keep the scratch copies")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="table-pass workers")
+    parser.add_argument("--only", choices=["functions", "tables"], help="run one pass only")
+    args = parser.parse_args()
+    out = ROOT / "bench" / ".work"
+    out.mkdir(exist_ok=True)
+    for module in args.modules:
+        if module not in MODULES:
+            parser.error(f"unknown module {module!r}; choose from {', '.join(MODULES)}")
+        report = []
+        totals = {"killed": 0, "total": 0}
+        for part in ("functions", "tables"):
+            if args.only not in (None, part):
+                continue
+            if part == "functions":
+                stats, survivors = measure_functions(module, args.keep)
+            else:
+                stats, survivors = measure_tables(module, args.jobs, args.keep)
+            totals["killed"] += stats.get("killed", 0) + stats.get("timeout", 0)
+            totals["total"] += stats["total"]
+            print(_line(module, part, stats), flush=True)
+            report.append(f"== {part}: {_line(module, part, stats)}\n{survivors}\n")
+        print(_line(module, "all", totals), flush=True)
+        (out / f"mutation-{module}.txt").write_text("\n".join(report))
+
+
+if __name__ == "__main__":
+    main()
