@@ -38,7 +38,15 @@ from mediapipe.naming import (
     safe_label,
     source_hash,
 )
-from mediapipe.sniff import SNIFF_BYTES, Verdict, judge_body, looks_textual, sniff
+from mediapipe.sniff import (
+    SNIFF_BYTES,
+    Verdict,
+    can_verify,
+    judge_body,
+    looks_textual,
+    non_media,
+    sniff,
+)
 from tests import media
 
 FUZZ_EXAMPLES = int(os.environ.get("MEDIAPIPE_FUZZ_EXAMPLES", "300"))
@@ -268,9 +276,9 @@ def test_judge_body_reasons(head: bytes, declared: str | None, url: str | None) 
         assert verdict.reason is None
         assert (verdict.mime, verdict.ext) == (found.mime, found.ext)
         assert found.ext in KNOWN_EXTENSIONS
-    elif textual:
+    elif textual or non_media(head) is not None:
         assert verdict.reason == "content-mismatch"
-    elif kind is not None and kind.startswith(("audio/", "video/")):
+    elif kind is not None and kind.startswith(("audio/", "video/")) and not can_verify(kind):
         assert verdict.reason is None
         assert verdict.mime == kind
         assert verdict.ext == "" or verdict.ext in KNOWN_EXTENSIONS
