@@ -32,7 +32,13 @@ TWISTED_NAMES: tuple[str, ...] = (
     "scrapy.core.downloader.handlers.http11:_ScrapyAgent._cb_bodyready",
     "scrapy.core.downloader.handlers.http11:_ResponseReader",
     "scrapy.core.downloader.handlers.http11:_ResponseReader@_bodybuf",
+    "scrapy.core.downloader.handlers.http11:_LenientHTTPClientParser",
+    "scrapy.core.downloader.handlers.http11:_LenientHTTP11ClientProtocol",
+    "scrapy.core.downloader.handlers.http11:_LenientHTTP11ClientFactory",
     "scrapy.utils._download_handlers:wrap_twisted_exceptions",
+    "twisted.web._newclient:HTTP11ClientProtocol@_parser",
+    "twisted.web._newclient:HTTPParser@connHeaders",
+    "twisted.web.client:_HTTP11ClientFactory@_quiescentCallback",
     "twisted.web._newclient:Response._bodyProtocol",
     "twisted.web._newclient:Response@_transport",
     "twisted.web.client:HTTPConnectionPool._factory",
@@ -140,6 +146,15 @@ if TYPE_CHECKING:
         _ClientResponse as AiohttpClientResponse,
     )
     from scrapy.core.downloader.handlers.http11 import (
+        _LenientHTTP11ClientFactory as LenientHTTP11ClientFactory,
+    )
+    from scrapy.core.downloader.handlers.http11 import (
+        _LenientHTTP11ClientProtocol as LenientHTTP11ClientProtocol,
+    )
+    from scrapy.core.downloader.handlers.http11 import (
+        _LenientHTTPClientParser as LenientHTTPClientParser,
+    )
+    from scrapy.core.downloader.handlers.http11 import (
         _ResponseReader as ResponseReader,
     )
     from scrapy.core.downloader.handlers.http11 import (
@@ -151,18 +166,22 @@ if TYPE_CHECKING:
         wrap_twisted_exceptions,
     )
 else:
+    _HTTP11 = "scrapy.core.downloader.handlers.http11"
+    _AIOHTTP = "scrapy.core.downloader.handlers._aiohttp"
+    _UTILS = "scrapy.utils._download_handlers"
     ScrapyClientContextFactory = _class(
         "scrapy.core.downloader.contextfactory:_ScrapyClientContextFactory"
     )
-    AiohttpDownloadHandler = _class(
-        "scrapy.core.downloader.handlers._aiohttp:AiohttpDownloadHandler"
-    )
-    AiohttpClientResponse = _class("scrapy.core.downloader.handlers._aiohttp:_ClientResponse")
-    ResponseReader = _class("scrapy.core.downloader.handlers.http11:_ResponseReader")
-    ScrapyAgent = _class("scrapy.core.downloader.handlers.http11:_ScrapyAgent")
-    check_stop_download = find("scrapy.utils._download_handlers:check_stop_download")
-    make_response = find("scrapy.utils._download_handlers:make_response")
-    wrap_twisted_exceptions = find("scrapy.utils._download_handlers:wrap_twisted_exceptions")
+    AiohttpDownloadHandler = _class(f"{_AIOHTTP}:AiohttpDownloadHandler")
+    AiohttpClientResponse = _class(f"{_AIOHTTP}:_ClientResponse")
+    LenientHTTP11ClientFactory = _class(f"{_HTTP11}:_LenientHTTP11ClientFactory")
+    LenientHTTP11ClientProtocol = _class(f"{_HTTP11}:_LenientHTTP11ClientProtocol")
+    LenientHTTPClientParser = _class(f"{_HTTP11}:_LenientHTTPClientParser")
+    ResponseReader = _class(f"{_HTTP11}:_ResponseReader")
+    ScrapyAgent = _class(f"{_HTTP11}:_ScrapyAgent")
+    check_stop_download = find(f"{_UTILS}:check_stop_download")
+    make_response = find(f"{_UTILS}:make_response")
+    wrap_twisted_exceptions = find(f"{_UTILS}:wrap_twisted_exceptions")
 
 __all__ = [
     "AIOHTTP_NAMES",
@@ -170,6 +189,9 @@ __all__ = [
     "TWISTED_NAMES",
     "AiohttpClientResponse",
     "AiohttpDownloadHandler",
+    "LenientHTTP11ClientFactory",
+    "LenientHTTP11ClientProtocol",
+    "LenientHTTPClientParser",
     "ResponseReader",
     "ScrapyAgent",
     "ScrapyClientContextFactory",

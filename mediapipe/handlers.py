@@ -30,6 +30,7 @@ from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.exceptions import DownloadFailedError, NotConfigured, ResponseDataLossError
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.protocol import Factory
+from twisted.python.failure import Failure
 from twisted.web.client import HTTPConnectionPool
 from twisted.web.iweb import UNKNOWN_LENGTH, IPolicyForHTTPS
 from zope.interface import implementer
@@ -92,38 +93,51 @@ class _NoBody:
         return 0
 
 
-def _malformed(txresponse: TxResponse) -> MediaError | None:
-    """Why a response that Twisted parsed, but aiohttp's parser would refuse, is refused."""
-    if not 100 <= txresponse.code <= 999:
-        return MediaError("connection", f"malformed status code {txresponse.code}")
-    length = txresponse.length
-    if length is not UNKNOWN_LENGTH and cast("int", length) >= _LENGTH_LIMIT:
-        return MediaError("too-large", f"Content-Length {length} is past any size")
-    headers = txresponse.headers
-    if headers.hasHeader(b"Transfer-Encoding") and headers.hasHeader(b"Content-Length"):
-        # Two framings, one for each reader: the shape of request smuggling.
-        return MediaError("connection", "both Transfer-Encoding and Content-Length")
-    lines = [
-        len(name) + 2 + len(value)
-        for name, values in headers.getAllRawHeaders()
-        for value in values
-    ]
-    if len(lines) > MAX_HEADERS or max(lines, default=0) > MAX_HEADER_LINE:
-        return MediaError(
-            "connection",
-            f"{len(lines)} header lines, the longest of {max(lines, default=0)} bytes "
-            f"(at most {MAX_HEADERS} and {MAX_HEADER_LINE})",
-        )
-    return None
+class _MediaParser(compat.LenientHTTPClientParser):
+    """Scrapy's response parser, refusing while it parses what aiohttp's parser refuses."""
+
+    MAX_LENGTH = MAX_HEADER_LINE
+    _header_lines = 0
+
+    def statusReceived(self, status: bytes) -> None:
+        super().statusReceived(status)
+        if not 100 <= self.response.code <= 999:
+            raise MediaError("connection", f"malformed status line {status[:40]!r}")
+
+    def headerReceived(self, name: bytes, value: bytes) -> None:
+        self._header_lines += 1
+        if self._header_lines > MAX_HEADERS:
+            raise MediaError("connection", f"more than {MAX_HEADERS} header lines")
+        super().headerReceived(name, value)
+
+    def allHeadersReceived(self) -> None:
+        framing = self.connHeaders
+        if framing.hasHeader(b"Transfer-Encoding") and framing.hasHeader(b"Content-Length"):
+            # Two framings, one for each reader: the shape of request smuggling.
+            raise MediaError("connection", "both Transfer-Encoding and Content-Length")
+        super().allHeadersReceived()
+
+
+class _MediaClientProtocol(compat.LenientHTTP11ClientProtocol):
+    def request(self, request: Any) -> Deferred[Any]:
+        response: Deferred[Any] = super().request(request)
+        # As Scrapy's protocol does: the parser is built by request(), whose class is fixed.
+        self._parser.__class__ = _MediaParser
+        return response
+
+
+class _MediaClientFactory(compat.LenientHTTP11ClientFactory):
+    def buildProtocol(self, addr: IAddress | None) -> Any:
+        return _MediaClientProtocol(self._quiescentCallback)
 
 
 class _StreamingAgent(compat.ScrapyAgent):
     def _cb_bodyready(self, txresponse: TxResponse, request: Request) -> Any:
-        refusal = _malformed(txresponse)
-        if refusal is not None:
+        length = txresponse.length
+        if length is not UNKNOWN_LENGTH and cast("int", length) >= _LENGTH_LIMIT:
             txresponse._transport.stopProducing()
             txresponse._transport.loseConnection()
-            raise refusal
+            raise MediaError("too-large", f"Content-Length {length} is past any size")
         result = super()._cb_bodyready(txresponse, request)
         reader = getattr(txresponse, "_bodyProtocol", None)
         transfer = media_transfer(request)
@@ -148,10 +162,20 @@ class _PeerCheckingFactory(Factory):
         self._wrapped = wrapped
         self._policy = policy
         self._host = host
+        self.refusal: MediaError | None = None
 
     def buildProtocol(self, addr: IAddress | None) -> Any:
-        self._policy.check_connection(self._host, getattr(addr, "host", None))
+        try:
+            self._policy.check_connection(self._host, getattr(addr, "host", None))
+        except MediaError as refusal:
+            self.refusal = refusal
+            raise
         return self._wrapped.buildProtocol(addr)
+
+    def explain(self, failure: Failure) -> Failure:
+        """The refusal, when one of the host's addresses was refused: Twisted reports only the
+        failure of the last address it tried, which may be a refused connection elsewhere."""
+        return failure if self.refusal is None else Failure(self.refusal)
 
     def doStart(self) -> None:
         self._wrapped.doStart()
@@ -170,7 +194,9 @@ class _PeerCheckingEndpoint:
         self._host = host
 
     def connect(self, factory: Factory) -> Deferred[IProtocol]:
-        return self._endpoint.connect(_PeerCheckingFactory(factory, self._policy, self._host))
+        checking = _PeerCheckingFactory(factory, self._policy, self._host)
+        connected: Deferred[IProtocol] = self._endpoint.connect(checking)
+        return connected.addErrback(checking.explain)
 
 
 class _PeerCheckingPool(HTTPConnectionPool):
@@ -229,7 +255,7 @@ class MediaHTTP11DownloadHandler(HTTP11DownloadHandler):
 
         self._media_pool = _PeerCheckingPool(reactor, _policy(crawler))
         self._media_pool.maxPersistentPerHost = self._pool.maxPersistentPerHost
-        self._media_pool._factory = self._pool._factory
+        self._media_pool._factory = _MediaClientFactory
         profiles = MediaConfig.from_settings(crawler.settings).host_profiles
         choices = {
             host: profile.verify_tls
