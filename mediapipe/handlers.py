@@ -253,9 +253,13 @@ class MediaHTTP11DownloadHandler(HTTP11DownloadHandler):
             return
         from twisted.internet import reactor
 
+        # Media connections never mix with page ones: direct ones are checked as they connect,
+        # and every one parses answers as the aiohttp handler does.
         self._media_pool = _PeerCheckingPool(reactor, _policy(crawler))
-        self._media_pool.maxPersistentPerHost = self._pool.maxPersistentPerHost
-        self._media_pool._factory = _MediaClientFactory
+        self._proxied_media_pool = HTTPConnectionPool(reactor, persistent=True)
+        for pool in (self._media_pool, self._proxied_media_pool):
+            pool.maxPersistentPerHost = self._pool.maxPersistentPerHost
+            pool._factory = _MediaClientFactory
         profiles = MediaConfig.from_settings(crawler.settings).host_profiles
         choices = {
             host: profile.verify_tls
@@ -273,8 +277,8 @@ class MediaHTTP11DownloadHandler(HTTP11DownloadHandler):
         agent = _StreamingAgent(
             contextFactory=self._contextFactory,
             bindAddress=self._bind_address,
-            # Through a proxy every connection reaches the proxy: nothing to check.
-            pool=self._pool if request.meta.get("proxy") else self._media_pool,
+            # Through a proxy every connection reaches the proxy: no address to check.
+            pool=self._proxied_media_pool if request.meta.get("proxy") else self._media_pool,
             maxsize=0,
             warnsize=0,
             fail_on_dataloss=True,
@@ -288,9 +292,10 @@ class MediaHTTP11DownloadHandler(HTTP11DownloadHandler):
     async def close(self) -> None:
         await super().close()
         if self._streaming:
-            # Scrapy's close() closes self._pool, with its time limit; do the same for ours.
-            self._pool = self._media_pool
-            await super().close()
+            # Scrapy's close() closes self._pool, with its time limit; so for ours.
+            for pool in (self._media_pool, self._proxied_media_pool):
+                self._pool = pool
+                await super().close()
 
 
 # -- aiohttp ------------------------------------------------------------------------------------

@@ -160,6 +160,18 @@ async def test_allowed_host_still_downloads_on_twisted(
     assert recorder.request_lines() == [b"GET /a.png HTTP/1.1"]
 
 
+@pytest_twisted.ensureDeferred
+async def test_through_a_proxy_the_target_is_checked_by_name_on_twisted(
+    crawl: Crawl, server: MockServer, rebinding: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("http_proxy", server.url)
+    result = await crawl([{"images": ["http://media.example.invalid/img/png"]}], RULE_ON)
+    [record] = result.items[0]["media"]
+    assert record["status"] == "downloaded"
+    assert (result.store / record["path"]).read_bytes() == media.PNG
+    assert server.count("/img/png") == 1
+
+
 class PageThenMediaSpider(Spider):
     """Fetches a page of a host, then yields an item with a media source on the same host."""
 
@@ -214,7 +226,7 @@ import sys
 from mediapipe import copy_media
 from mediapipe.safety import AddressPolicy
 
-SOURCES, SETTINGS, REBIND = json.loads(sys.argv[1])
+SOURCES, SETTINGS, REBIND, PROXY = json.loads(sys.argv[1])
 
 
 async def public(self, host, port):
@@ -223,18 +235,24 @@ async def public(self, host, port):
 
 if REBIND:
     AddressPolicy._resolve = public
-print(json.dumps(asyncio.run(copy_media(SOURCES, settings=SETTINGS, return_target=True))))
+stored = copy_media(SOURCES, settings=SETTINGS, proxy=PROXY, return_target=True)
+print(json.dumps(asyncio.run(stored)))
 """
 
 
 def run_copy_media(
-    tmp_path: Path, sources: list[str], settings: dict[str, Any], *, rebind: bool = False
+    tmp_path: Path,
+    sources: list[str],
+    settings: dict[str, Any],
+    *,
+    rebind: bool = False,
+    proxy: str | None = None,
 ) -> tuple[list[Any], dict[str, str]]:
     """``copy_media`` in a fresh interpreter: its result, and each failed source's reason."""
     script = tmp_path / "copy_media_script.py"
     script.write_text(textwrap.dedent(SCRIPT).replace("{public}", PUBLIC))
     process = subprocess.run(
-        [sys.executable, str(script), json.dumps([sources, settings, rebind])],
+        [sys.executable, str(script), json.dumps([sources, settings, rebind, proxy])],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         timeout=60,
@@ -273,6 +291,21 @@ def test_allowed_host_still_downloads_on_aiohttp(tmp_path: Path, recorder: Recor
     assert url.startswith("/media/")
     assert (tmp_path / path).read_bytes() == media.PNG
     assert recorder.request_lines() == [b"GET /a.png HTTP/1.1"]
+
+
+def test_through_a_proxy_the_target_is_checked_by_name_on_aiohttp(
+    tmp_path: Path, server: MockServer
+) -> None:
+    # The connection reaches the proxy on 127.0.0.1, not the target: only the target's name
+    # (here looked up as public) is checked.
+    source = "http://media.example.invalid/img/png"
+    [(url, path)], reasons = run_copy_media(
+        tmp_path, [source], RULE_ON, rebind=True, proxy=server.url
+    )
+    assert reasons == {}
+    assert url.startswith("/media/")
+    assert (tmp_path / path).read_bytes() == media.PNG
+    assert server.count("/img/png") == 1
 
 
 # -- one reason for one hostile answer, on both handlers -----------------------------------------
