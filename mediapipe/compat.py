@@ -81,6 +81,14 @@ def _lookup(name: str) -> Any:
     return found
 
 
+def _importable(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
 def find(name: str) -> Any:
     """The object ``"module:path"`` names, or None when it does not exist."""
     found = _lookup(name)
@@ -111,8 +119,15 @@ def _codes(cls: type) -> list[Any]:
 
 
 def missing(reactor: bool = True) -> list[str]:
-    """The names the streaming handler for this mode needs that this installation lacks."""
-    return [name for name in (TWISTED_NAMES if reactor else AIOHTTP_NAMES) if not exists(name)]
+    """The names the streaming handler for this mode needs that this installation lacks; a
+    missing module stands for all of its names."""
+    lacking: list[str] = []
+    for name in TWISTED_NAMES if reactor else AIOHTTP_NAMES:
+        module = name.partition(":")[0]
+        if module in lacking or exists(name):
+            continue
+        lacking.append(name if _importable(module) else module)
+    return lacking
 
 
 def streaming_supported(reactor: bool = True) -> tuple[bool, str]:

@@ -43,6 +43,7 @@ from mediapipe.settings import MediaConfig
 
 if TYPE_CHECKING:
     from collections.abc import Hashable
+    from typing import Self
 
     from scrapy import Request
     from scrapy.crawler import Crawler
@@ -338,10 +339,16 @@ class MediaAiohttpDownloadHandler(compat.AiohttpDownloadHandler):
 
     lazy = False
 
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
     def __init__(self, crawler: Crawler) -> None:
         if issubclass(compat.AiohttpDownloadHandler, compat.Missing):
-            _streaming(crawler, reactor=False)
-            raise NotConfigured(compat.streaming_supported(reactor=False)[1])
+            raise NotConfigured(
+                f"{type(self).__name__} extends Scrapy's aiohttp download handler, which this "
+                "Scrapy does not have; set DOWNLOAD_HANDLERS to Scrapy's own handlers"
+            )
         super().__init__(crawler)
         self._streaming = _streaming(crawler, reactor=False)
         self._stock_session: aiohttp.ClientSession | None = None

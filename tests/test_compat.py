@@ -167,4 +167,4 @@ def test_handlers_import_whatever_is_missing(tmp_path: Path) -> None:
     twisted, aiohttp = json.loads(process.stdout)
     assert "scrapy.core.downloader.handlers.http11:_ScrapyAgent._cb_bodyready" in twisted
     assert "scrapy.core.downloader.handlers.http11:_ResponseReader@_bodybuf" in twisted
-    assert aiohttp == [name for name in compat.AIOHTTP_NAMES if "._aiohttp:" in name]
+    assert aiohttp == ["scrapy.core.downloader.handlers._aiohttp"]
