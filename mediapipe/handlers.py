@@ -19,12 +19,14 @@ handler behaves as Scrapy's own and logs one WARNING saying so.
 from __future__ import annotations
 
 import logging
+import socket
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 from weakref import WeakSet
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 from scrapy import signals
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.exceptions import DownloadFailedError, NotConfigured, ResponseDataLossError
@@ -38,7 +40,7 @@ from zope.interface import implementer
 from mediapipe import compat
 from mediapipe.exceptions import MediaError
 from mediapipe.middleware import media_transfer
-from mediapipe.safety import AddressPolicy
+from mediapipe.safety import AddressPolicy, is_public, parse_address
 from mediapipe.settings import MediaConfig
 
 if TYPE_CHECKING:
@@ -305,12 +307,43 @@ class MediaHTTP11DownloadHandler(HTTP11DownloadHandler):
 _MEDIA_HOST: ContextVar[str | None] = ContextVar("mediapipe_media_host", default=None)
 
 
+class _CheckingResolver(AbstractResolver):
+    """aiohttp's resolver, keeping only the public addresses of a media request's host, so
+    that the connector opens no connection (and starts no TLS handshake) to any other."""
+
+    def __init__(self, policy: AddressPolicy) -> None:
+        self._resolver = aiohttp.DefaultResolver()
+        self._policy = policy
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._resolver.resolve(host, port, family)
+        if _MEDIA_HOST.get() != host.lower() or self._policy.exempt(host):
+            return results
+        public = [
+            result
+            for result in results
+            if (address := parse_address(str(result["host"]).partition("%")[0])) is not None
+            and is_public(address)
+        ]
+        if not public:
+            found = ", ".join(str(result["host"]) for result in results)
+            raise MediaError("unsafe-url", f"{host} resolves to {found}, not a public address")
+        return public
+
+    async def close(self) -> None:
+        await self._resolver.close()
+
+
 class _PeerCheckingConnector(aiohttp.TCPConnector):
-    """Checks the address of every connection handed to a media request, new or kept, before
-    aiohttp writes the request on it."""
+    """Resolves media hosts to their public addresses only, and checks the address of every
+    connection handed to a media request, new or kept, before aiohttp writes the request on
+    it (which covers literal addresses, never resolved). Lookups are not cached: a cached
+    answer would be shared between page and media requests."""
 
     def __init__(self, address_policy: AddressPolicy, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(resolver=_CheckingResolver(address_policy), use_dns_cache=False, **kwargs)
         self._address_policy = address_policy
 
     async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
