@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
+from mediapipe import compat
 from mediapipe.middleware import MediaDownloaderMiddleware
 from mediapipe.pipeline import MediaPipeline
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
+
+logger = logging.getLogger(__name__)
 
 PIPELINE_PRIORITY = 300
 # Above Scrapy's retry (550), compression (590) and redirect (600) middlewares, so that the media
@@ -19,9 +23,15 @@ HTTP11_HANDLER = "mediapipe.handlers.MediaHTTP11DownloadHandler"
 AIOHTTP_HANDLER = "mediapipe.handlers.MediaAiohttpDownloadHandler"
 
 
-def streaming_handler(settings: BaseSettings) -> str:
-    """The media-streaming variant of the handler Scrapy would use for http(s)."""
-    return HTTP11_HANDLER if settings.getbool("TWISTED_REACTOR_ENABLED", True) else AIOHTTP_HANDLER
+def streaming_handler(settings: BaseSettings) -> str | None:
+    """The media-streaming variant of the handler Scrapy would use for http(s); None, with one
+    WARNING, when this Scrapy lacks a name it needs (Scrapy's own handler is then kept)."""
+    reactor = settings.getbool("TWISTED_REACTOR_ENABLED", True)
+    supported, why = compat.streaming_supported(reactor)
+    if not supported:
+        logger.warning("%s", why)
+        return None
+    return HTTP11_HANDLER if reactor else AIOHTTP_HANDLER
 
 
 class Addon:
@@ -42,9 +52,10 @@ class Addon:
             settings.set("FEED_EXPORTERS", exporters, settings.getpriority("FEED_EXPORTERS") or 0)
         handlers = settings.getdict("DOWNLOAD_HANDLERS")
         missing = [scheme for scheme in ("http", "https") if scheme not in handlers]
-        if missing:
+        handler = streaming_handler(settings) if missing else None
+        if handler is not None:
             for scheme in missing:
-                handlers[scheme] = streaming_handler(settings)
+                handlers[scheme] = handler
             settings.set(
                 "DOWNLOAD_HANDLERS", handlers, settings.getpriority("DOWNLOAD_HANDLERS") or 0
             )

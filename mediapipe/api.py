@@ -178,11 +178,12 @@ def _crawl_settings(
     if timeout is not None:
         merged["DOWNLOAD_TIMEOUT"] = timeout
     handler = streaming_handler(Settings(merged))
-    merged["DOWNLOAD_HANDLERS"] = {
-        "http": handler,
-        "https": handler,
-        **merged.get("DOWNLOAD_HANDLERS", {}),
-    }
+    if handler is not None:
+        merged["DOWNLOAD_HANDLERS"] = {
+            "http": handler,
+            "https": handler,
+            **merged.get("DOWNLOAD_HANDLERS", {}),
+        }
     merged["ITEM_PIPELINES"] = {MediaPipeline: 1}
     merged["DOWNLOADER_MIDDLEWARES"] = {MediaDownloaderMiddleware: 950}
     return merged

@@ -72,7 +72,9 @@ class MediaDownloaderMiddleware:
         if transfer is None:
             return response
         if not request.meta.get("proxy"):
-            # Through a proxy the peer is the proxy; its target's address was checked above.
+            # The streaming handlers refused such a peer before sending the request; with
+            # Scrapy's own handlers (mediapipe.compat's fallback) this later check is the only
+            # one. Through a proxy the peer is the proxy; its target's address was checked above.
             self.policy.check_peer(urlsplit(request.url).hostname or "", response.ip_address)
         transfer.last_status = response.status
         if response.status in REDIRECT_STATUSES and b"Location" in response.headers:

@@ -2,8 +2,9 @@
 
 A host is checked on every hop (each redirect passes the middleware again), on the addresses
 it resolves to, with the event loop's resolver, which runs in a thread and never blocks the
-reactor; and once connected, on the address actually reached (a host whose name resolved to
-something else between the check and the connection gains nothing).
+reactor; and once connected, by the download handlers, on the address the socket actually
+reached, before a byte of the request is written (a host whose name resolves to something else
+between the check and the connection gains nothing).
 """
 
 from __future__ import annotations
@@ -77,6 +78,21 @@ class AddressPolicy:
         """Raise ``unsafe-url`` when the connection reached a non-public address."""
         if peer is not None and not self.exempt(host) and not is_public(peer):
             raise MediaError("unsafe-url", f"{host} connected to {peer}, not a public address")
+
+    def check_connection(self, host: str, peer: str | None) -> None:
+        """Raise ``unsafe-url`` unless a new connection for ``host`` reached a public address.
+
+        The download handlers call this once connected and before writing the request, so a
+        name that resolved to a public address at :meth:`check_host` and to a private one at
+        connect time gets nothing; cached lookups cannot help it either, since this is the
+        address the socket reached. An address that cannot be read counts as not public.
+        """
+        if self.exempt(host):
+            return
+        address = parse_address(peer.partition("%")[0]) if peer else None
+        if address is None:
+            raise MediaError("unsafe-url", f"{host} connected to an unknown address ({peer})")
+        self.check_peer(host, address)
 
     async def _resolve(self, host: str, port: int) -> tuple[IPAddress, ...]:
         key = host.lower()

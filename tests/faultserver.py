@@ -128,3 +128,60 @@ def image_bomb() -> Route:
         handler.send_body(200, IMAGE_BOMB, "image/png", {"Last-Modified": LAST_MODIFIED})
 
     return route
+
+
+def raw(response: bytes) -> Route:
+    """Writes ``response`` (status line, headers and body) byte for byte, then closes."""
+
+    def route(handler: SiteHandler) -> None:
+        with contextlib.suppress(OSError):
+            handler.wfile.write(response)
+            handler.wfile.flush()
+        handler.close_connection = True
+
+    return route
+
+
+def _head(status_line: bytes, *headers: bytes) -> bytes:
+    return status_line + b"\r\n" + b"".join(h + b"\r\n" for h in headers) + b"\r\n"
+
+
+def _chunked(payload: bytes) -> bytes:
+    return b"%x\r\n%s\r\n0\r\n\r\n" % (len(payload), payload)
+
+
+HEADER_FLOOD = 1 << 20  # bytes of response headers in the header routes
+PNG_TYPE = b"Content-Type: image/png"
+
+# Responses no honest server sends; each must fail the same way on every download handler.
+HOSTILE: dict[str, bytes] = {
+    "huge-content-length": _head(
+        b"HTTP/1.1 200 OK", PNG_TYPE, b"Content-Length: 99999999999999999999"
+    )
+    + media.PNG,
+    "long-header-line": _head(
+        b"HTTP/1.1 200 OK",
+        PNG_TYPE,
+        b"X-Flood: " + b"a" * HEADER_FLOOD,
+        b"Content-Length: %d" % len(media.PNG),
+    )
+    + media.PNG,
+    "many-header-lines": _head(
+        b"HTTP/1.1 200 OK",
+        PNG_TYPE,
+        *(b"X-Flood-%d: %s" % (n, b"a" * 1000) for n in range(HEADER_FLOOD // 1000)),
+        b"Content-Length: %d" % len(media.PNG),
+    )
+    + media.PNG,
+    "length-and-chunked": _head(
+        b"HTTP/1.1 200 OK",
+        PNG_TYPE,
+        b"Content-Length: %d" % len(media.PNG),
+        b"Transfer-Encoding: chunked",
+    )
+    + _chunked(media.PNG),
+    "twelve-digit-status": _head(
+        b"HTTP/1.1 200000000000 OK", PNG_TYPE, b"Content-Length: %d" % len(media.PNG)
+    )
+    + media.PNG,
+}

@@ -97,6 +97,30 @@ def test_policy_checks_the_connected_peer() -> None:
     policy.check_peer("cdn.test", ipaddress.ip_address("127.0.0.1"))
 
 
+@pytest.mark.parametrize(
+    ("host", "peer", "reason"),
+    [
+        ("example.com", "8.8.8.8", None),
+        ("example.com", "2001:4860:4860::8888", None),
+        ("example.com", "127.0.0.1", "unsafe-url"),
+        ("example.com", "fe80::1%eth0", "unsafe-url"),  # a scoped link-local address
+        ("example.com", "::ffff:10.0.0.1", "unsafe-url"),
+        ("example.com", None, "unsafe-url"),  # an address that cannot be read: fail closed
+        ("example.com", "not an address", "unsafe-url"),
+        ("cdn.test", "127.0.0.1", None),  # exempt by name
+        ("cdn.test", None, None),
+    ],
+)
+def test_policy_checks_a_new_connection(host: str, peer: str | None, reason: str | None) -> None:
+    policy = AddressPolicy(allow_private=False, allowed_hosts=["cdn.test"])
+    if reason is None:
+        policy.check_connection(host, peer)
+        return
+    with pytest.raises(MediaError) as failure:
+        policy.check_connection(host, peer)
+    assert failure.value.reason == reason
+
+
 RULE_ON = {"MEDIAPIPE_ALLOW_PRIVATE_NETWORKS": False}
 
 
