@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import importlib.metadata
 import json
+import tomllib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -18,6 +21,7 @@ from scrapy.utils.conf import build_component_list
 from scrapy.utils.misc import load_object
 from scrapy.utils.test import get_crawler
 
+import mediapipe
 from mediapipe import Addon, MediaDownloaderMiddleware, MediaPipeline
 from mediapipe.exporters import CsvItemExporter
 from mediapipe.settings import SettingError
@@ -25,8 +29,6 @@ from tests import media
 from tests.storecheck import stored_files
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from tests.conftest import Crawl
     from tests.mockserver import MockServer
 
@@ -449,3 +451,41 @@ def test_addon_keeps_download_handlers_the_project_set() -> None:
         "https": own,
         "http": "mediapipe.handlers.MediaHTTP11DownloadHandler",
     }
+
+
+# -- the distribution ----------------------------------------------------------------------------
+
+DISTRIBUTION = "scrapy-mediapipe"
+REPOSITORY = "https://github.com/mediapipe-scrapy/scrapy-mediapipe"
+ROOT = Path(__file__).parents[1]
+
+
+def test_distribution_name_is_not_the_ml_framework() -> None:
+    """``mediapipe`` on PyPI is Google's MediaPipe: ``pip install -U mediapipe`` in a project
+    would replace the add-on with it. The import package keeps its name."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    assert project["name"] == DISTRIBUTION
+    assert project["license"] == "MIT"
+    assert project["license-files"] == ["LICENSE"]
+    # The installed metadata, as the build backend wrote it from pyproject.toml.
+    meta = importlib.metadata.metadata(DISTRIBUTION)
+    assert meta["Name"] == DISTRIBUTION
+    assert meta["Version"] == mediapipe.__version__
+    assert meta["License-Expression"] == "MIT"
+    assert meta.get_all("License-File") == ["LICENSE"]
+    assert dict(url.split(", ", 1) for url in meta.get_all("Project-URL") or []) == {
+        "Homepage": REPOSITORY,
+        "Source": REPOSITORY,
+        "Issues": f"{REPOSITORY}/issues",
+        "Changelog": f"{REPOSITORY}/blob/main/CHANGELOG.md",
+    }
+    # Only this distribution provides the import package: a stale ``mediapipe`` install from
+    # before the rename would shadow or be shadowed by it (``pip uninstall mediapipe``).
+    assert set(importlib.metadata.packages_distributions()["mediapipe"]) == {DISTRIBUTION}
+
+
+def test_license_file_is_the_mit_license() -> None:
+    text = (ROOT / "LICENSE").read_text("utf-8")
+    assert text.startswith("MIT License\n\nCopyright (c) 2026 the mediapipe authors\n")
+    assert "Permission is hereby granted, free of charge" in text
+    assert 'THE SOFTWARE IS PROVIDED "AS IS"' in text
