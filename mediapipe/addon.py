@@ -14,7 +14,11 @@ PIPELINE_PRIORITY = 300
 # Above Scrapy's retry (550), compression (590) and redirect (600) middlewares, so that the media
 # middleware sees every raw response before them.
 MIDDLEWARE_PRIORITY = 950
-CSV_EXPORTER = "mediapipe.exporters.CsvItemExporter"
+# By feed format: used for the formats the project has no exporter of its own for.
+FEED_EXPORTERS = {
+    "csv": "mediapipe.exporters.CsvItemExporter",
+    "xml": "mediapipe.exporters.XmlItemExporter",
+}
 HTTP11_HANDLER = "mediapipe.handlers.MediaHTTP11DownloadHandler"
 AIOHTTP_HANDLER = "mediapipe.handlers.MediaAiohttpDownloadHandler"
 
@@ -26,8 +30,8 @@ def streaming_handler(settings: BaseSettings) -> str:
 
 class Addon:
     """Enables :class:`MediaPipeline`, :class:`MediaDownloaderMiddleware`, download handlers
-    that stream media bodies to disk, and a CSV exporter that writes the ``media`` records as
-    JSON; what the project already set wins."""
+    that stream media bodies to disk, and CSV and XML exporters that write the ``media``
+    records readably; what the project already set wins."""
 
     def update_settings(self, settings: BaseSettings) -> None:
         settings.setdefault_in_component_priority_dict(
@@ -37,8 +41,11 @@ class Addon:
             "DOWNLOADER_MIDDLEWARES", MediaDownloaderMiddleware, MIDDLEWARE_PRIORITY
         )
         exporters = settings.getdict("FEED_EXPORTERS")
-        if "csv" not in exporters:
-            exporters["csv"] = CSV_EXPORTER
+        missing_formats = {
+            name: path for name, path in FEED_EXPORTERS.items() if name not in exporters
+        }
+        if missing_formats:
+            exporters.update(missing_formats)
             settings.set("FEED_EXPORTERS", exporters, settings.getpriority("FEED_EXPORTERS") or 0)
         handlers = settings.getdict("DOWNLOAD_HANDLERS")
         missing = [scheme for scheme in ("http", "https") if scheme not in handlers]

@@ -23,7 +23,7 @@ from scrapy.utils.test import get_crawler
 
 import mediapipe
 from mediapipe import Addon, MediaDownloaderMiddleware, MediaPipeline
-from mediapipe.exporters import CsvItemExporter
+from mediapipe.exporters import CsvItemExporter, XmlItemExporter
 from mediapipe.settings import SettingError
 from tests import media
 from tests.storecheck import stored_files
@@ -62,6 +62,7 @@ def test_addon_enables_pipeline_middleware_and_csv_exporter() -> None:
         MediaDownloaderMiddleware: 950
     }
     assert load_object(settings.getdict("FEED_EXPORTERS")["csv"]) is CsvItemExporter
+    assert load_object(settings.getdict("FEED_EXPORTERS")["xml"]) is XmlItemExporter
     # 950 puts the media middleware next to the download handler: it sees each raw response
     # before retry, compression and redirect do.
     middlewares = enabled(settings, "DOWNLOADER_MIDDLEWARES")
@@ -132,6 +133,19 @@ def test_addon_adds_csv_next_to_other_project_exporters() -> None:
     }
 
 
+def test_addon_adds_xml_next_to_a_project_csv_exporter() -> None:
+    settings = Settings(
+        {"FEED_EXPORTERS": {"csv": "scrapy.exporters.CsvItemExporter"}}, priority="project"
+    )
+
+    Addon().update_settings(settings)
+
+    assert settings.getdict("FEED_EXPORTERS") == {
+        "csv": "scrapy.exporters.CsvItemExporter",
+        "xml": "mediapipe.exporters.XmlItemExporter",
+    }
+
+
 def test_addon_through_a_real_crawler_keeps_project_priorities() -> None:
     crawler = get_crawler(
         settings_dict={
@@ -145,7 +159,10 @@ def test_addon_through_a_real_crawler_keeps_project_priorities() -> None:
     assert component_priorities(crawler.settings, "DOWNLOADER_MIDDLEWARES") == {
         MediaDownloaderMiddleware: 950
     }
-    assert crawler.settings.getdict("FEED_EXPORTERS") == {"csv": "scrapy.exporters.CsvItemExporter"}
+    assert crawler.settings.getdict("FEED_EXPORTERS") == {
+        "csv": "scrapy.exporters.CsvItemExporter",
+        "xml": "mediapipe.exporters.XmlItemExporter",
+    }
 
 
 # -- activation in a crawl -----------------------------------------------------------------------
