@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from scrapy.extensions.logstats import LogStats
+from scrapy.utils.misc import load_object
+
 from mediapipe.middleware import MediaDownloaderMiddleware
 from mediapipe.pipeline import MediaPipeline
+from mediapipe.progress import MediaLogStats
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
@@ -19,6 +23,11 @@ FEED_EXPORTERS = {
     "csv": "mediapipe.exporters.CsvItemExporter",
     "xml": "mediapipe.exporters.XmlItemExporter",
 }
+# In place of Scrapy's LogStats, at its priority. Its key must be spelled as in
+# EXTENSIONS_BASE: a class object there would be another entry, leaving LogStats on.
+SCRAPY_LOGSTATS = "scrapy.extensions.logstats.LogStats"
+PROGRESS_EXTENSION = "mediapipe.progress.MediaLogStats"
+LOGSTATS_PRIORITY = 0
 HTTP11_HANDLER = "mediapipe.handlers.MediaHTTP11DownloadHandler"
 AIOHTTP_HANDLER = "mediapipe.handlers.MediaAiohttpDownloadHandler"
 
@@ -28,10 +37,22 @@ def streaming_handler(settings: BaseSettings) -> str:
     return HTTP11_HANDLER if settings.getbool("TWISTED_REACTOR_ENABLED", True) else AIOHTTP_HANDLER
 
 
+def _is_progress_extension(key: object) -> bool:
+    """Whether an ``EXTENSIONS`` key is Scrapy's LogStats, ours, or a subclass of either."""
+    if key in (SCRAPY_LOGSTATS, PROGRESS_EXTENSION):
+        return True
+    try:
+        component = load_object(key) if isinstance(key, str) else key
+    except (ImportError, NameError, ValueError):
+        return False  # Scrapy names a path it cannot load when it loads the extensions
+    return isinstance(component, type) and issubclass(component, LogStats | MediaLogStats)
+
+
 class Addon:
     """Enables :class:`MediaPipeline`, :class:`MediaDownloaderMiddleware`, download handlers
-    that stream media bodies to disk, and CSV and XML exporters that write the ``media``
-    records readably; what the project already set wins."""
+    that stream media bodies to disk, CSV and XML exporters that write the ``media`` records
+    readably, and :class:`~mediapipe.progress.MediaLogStats` in place of Scrapy's
+    ``LogStats``; what the project already set wins."""
 
     def update_settings(self, settings: BaseSettings) -> None:
         settings.setdefault_in_component_priority_dict(
@@ -47,6 +68,11 @@ class Addon:
         if missing_formats:
             exporters.update(missing_formats)
             settings.set("FEED_EXPORTERS", exporters, settings.getpriority("FEED_EXPORTERS") or 0)
+        extensions = settings.getdict("EXTENSIONS")
+        if not any(_is_progress_extension(key) for key in extensions):
+            extensions[SCRAPY_LOGSTATS] = None
+            extensions[PROGRESS_EXTENSION] = LOGSTATS_PRIORITY
+            settings.set("EXTENSIONS", extensions, settings.getpriority("EXTENSIONS") or 0)
         handlers = settings.getdict("DOWNLOAD_HANDLERS")
         missing = [scheme for scheme in ("http", "https") if scheme not in handlers]
         if missing:
