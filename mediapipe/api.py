@@ -68,8 +68,8 @@ async def copy_media(
 
     With ``return_target`` each entry is a ``(url, path)`` tuple, ``path`` being the stored
     file relative to the store (``media_dir``), as in a ``media`` record, or None when the
-    source was not stored. ``settings`` are Scrapy and ``MEDIAPIPE_*``
-    settings for this call only.
+    source was not stored. ``settings`` are Scrapy and ``MEDIAPIPE_*`` settings for this call
+    only.
     """
     sources: list[Any] = [images] if isinstance(images, str) else list(images)
     if target is not None and len(sources) != 1:
