@@ -67,8 +67,9 @@ async def copy_media(
     """Store every source of ``images`` and return one local URL (or the source) per input.
 
     With ``return_target`` each entry is a ``(url, path)`` tuple, ``path`` being the stored
-    file (None when the source was not stored). ``settings`` are Scrapy and ``MEDIAPIPE_*``
-    settings for this call only.
+    file relative to the store (``media_dir``), as in a ``media`` record, or None when the
+    source was not stored. ``settings`` are Scrapy and ``MEDIAPIPE_*`` settings for this call
+    only.
     """
     sources: list[Any] = [images] if isinstance(images, str) else list(images)
     if target is not None and len(sources) != 1:
@@ -103,10 +104,12 @@ async def copy_media(
             "copy_media: the media pipeline did not process the sources "
             "(see the errors logged above)"
         )
-    store = Path(crawl_settings["MEDIAPIPE_STORE"])
     if return_target:
+        # Relative to the caller's store, as a record's ``path`` is: a thumbnail is in a
+        # folder of that store.
+        folder = f"{THUMBNAIL_FOLDER}/" if thumbnail else ""
         return [
-            (record["url"], str(store / record["path"]) if record["path"] else None)
+            (record["url"], folder + record["path"] if record["path"] else None)
             for record in records
         ]
     return [record["url"] for record in records]

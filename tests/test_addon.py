@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import importlib.metadata
 import json
+import tomllib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -18,15 +21,14 @@ from scrapy.utils.conf import build_component_list
 from scrapy.utils.misc import load_object
 from scrapy.utils.test import get_crawler
 
+import mediapipe
 from mediapipe import Addon, MediaDownloaderMiddleware, MediaPipeline
-from mediapipe.exporters import CsvItemExporter
+from mediapipe.exporters import CsvItemExporter, XmlItemExporter
 from mediapipe.settings import SettingError
 from tests import media
 from tests.storecheck import stored_files
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from tests.conftest import Crawl
     from tests.mockserver import MockServer
 
@@ -60,6 +62,7 @@ def test_addon_enables_pipeline_middleware_and_csv_exporter() -> None:
         MediaDownloaderMiddleware: 950
     }
     assert load_object(settings.getdict("FEED_EXPORTERS")["csv"]) is CsvItemExporter
+    assert load_object(settings.getdict("FEED_EXPORTERS")["xml"]) is XmlItemExporter
     # 950 puts the media middleware next to the download handler: it sees each raw response
     # before retry, compression and redirect do.
     middlewares = enabled(settings, "DOWNLOADER_MIDDLEWARES")
@@ -130,6 +133,19 @@ def test_addon_adds_csv_next_to_other_project_exporters() -> None:
     }
 
 
+def test_addon_adds_xml_next_to_a_project_csv_exporter() -> None:
+    settings = Settings(
+        {"FEED_EXPORTERS": {"csv": "scrapy.exporters.CsvItemExporter"}}, priority="project"
+    )
+
+    Addon().update_settings(settings)
+
+    assert settings.getdict("FEED_EXPORTERS") == {
+        "csv": "scrapy.exporters.CsvItemExporter",
+        "xml": "mediapipe.exporters.XmlItemExporter",
+    }
+
+
 def test_addon_through_a_real_crawler_keeps_project_priorities() -> None:
     crawler = get_crawler(
         settings_dict={
@@ -143,7 +159,10 @@ def test_addon_through_a_real_crawler_keeps_project_priorities() -> None:
     assert component_priorities(crawler.settings, "DOWNLOADER_MIDDLEWARES") == {
         MediaDownloaderMiddleware: 950
     }
-    assert crawler.settings.getdict("FEED_EXPORTERS") == {"csv": "scrapy.exporters.CsvItemExporter"}
+    assert crawler.settings.getdict("FEED_EXPORTERS") == {
+        "csv": "scrapy.exporters.CsvItemExporter",
+        "xml": "mediapipe.exporters.XmlItemExporter",
+    }
 
 
 # -- activation in a crawl -----------------------------------------------------------------------
@@ -449,3 +468,41 @@ def test_addon_keeps_download_handlers_the_project_set() -> None:
         "https": own,
         "http": "mediapipe.handlers.MediaHTTP11DownloadHandler",
     }
+
+
+# -- the distribution ----------------------------------------------------------------------------
+
+DISTRIBUTION = "scrapy-mediapipe"
+REPOSITORY = "https://github.com/mediapipe-scrapy/scrapy-mediapipe"
+ROOT = Path(__file__).parents[1]
+
+
+def test_distribution_name_is_not_the_ml_framework() -> None:
+    """``mediapipe`` on PyPI is Google's MediaPipe: ``pip install -U mediapipe`` in a project
+    would replace the add-on with it. The import package keeps its name."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    assert project["name"] == DISTRIBUTION
+    assert project["license"] == "MIT"
+    assert project["license-files"] == ["LICENSE"]
+    # The installed metadata, as the build backend wrote it from pyproject.toml.
+    meta = importlib.metadata.metadata(DISTRIBUTION)
+    assert meta["Name"] == DISTRIBUTION
+    assert meta["Version"] == mediapipe.__version__
+    assert meta["License-Expression"] == "MIT"
+    assert meta.get_all("License-File") == ["LICENSE"]
+    assert dict(url.split(", ", 1) for url in meta.get_all("Project-URL") or []) == {
+        "Homepage": REPOSITORY,
+        "Source": REPOSITORY,
+        "Issues": f"{REPOSITORY}/issues",
+        "Changelog": f"{REPOSITORY}/blob/main/CHANGELOG.md",
+    }
+    # Only this distribution provides the import package: a stale ``mediapipe`` install from
+    # before the rename would shadow or be shadowed by it (``pip uninstall mediapipe``).
+    assert set(importlib.metadata.packages_distributions()["mediapipe"]) == {DISTRIBUTION}
+
+
+def test_license_file_is_the_mit_license() -> None:
+    text = (ROOT / "LICENSE").read_text("utf-8")
+    assert text.startswith("MIT License\n\nCopyright (c) 2026 the mediapipe authors\n")
+    assert "Permission is hereby granted, free of charge" in text
+    assert 'THE SOFTWARE IS PROVIDED "AS IS"' in text

@@ -3,6 +3,7 @@ inside a running Twisted reactor, against the loopback test servers."""
 
 from __future__ import annotations
 
+import ast
 import base64
 import hashlib
 import json
@@ -22,6 +23,7 @@ from urllib.parse import quote
 
 import pytest
 import pytest_twisted
+from PIL import Image
 from scrapy.utils.defer import deferred_from_coro
 
 from mediapipe import copy_media
@@ -135,6 +137,43 @@ def lines_starting(lines: list[str], prefix: str) -> list[str]:
 
 
 # -- §1 the reference usage from a plain script ----------------------------------------------
+
+
+def readme_example() -> str:
+    """The Python block of the README's ``copy_media`` section."""
+    section = (ROOT / "README.md").read_text("utf-8").split("## `copy_media` without a crawl")[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_readme_example_runs_offline_as_documented(tmp_path: Path) -> None:
+    script = tmp_path / "example.py"
+    script.write_text(readme_example())
+    started = time.time()
+    process = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert process.returncode == 0, process.stderr
+    assert process.stderr == ""
+    urls, pairs = map(ast.literal_eval, process.stdout.splitlines())
+    [stored] = stored_files(tmp_path / STORE)
+    epoch, rest = split_epoch(stored)
+    assert int(started) <= epoch <= time.time()
+    red_dot = readme_example().split('"data:image/png;base64,"', 1)[1].split('"')[1]
+    assert rest == f"{LABEL}_{h16('data:image/png;base64,' + red_dot)}.png"
+    assert urls == [f"/media/{stored}", "/static/local.png"]
+    assert pairs == [(f"/media/{stored}", stored), ("/static/local.png", None)]
+    with Image.open(tmp_path / STORE / stored) as image:
+        assert (image.format, image.size, image.convert("RGB").getpixel((0, 0))) == (
+            "PNG",
+            (1, 1),
+            (255, 0, 0),
+        )
 
 
 def test_reference_script_two_asyncio_runs(tmp_path: Path, server: MockServer) -> None:
@@ -339,7 +378,7 @@ def test_target_stores_at_given_path(tmp_path: Path, server: MockServer) -> None
     )
     [[url, path]] = run.result
     assert url == f"/media/sub/one.png{provenance(source)}"
-    assert Path(tmp_path, path).resolve() == (tmp_path / STORE / "sub" / "one.png").resolve()
+    assert path == "sub/one.png"  # relative to the store, as the record's path
     assert stored_files(tmp_path / STORE) == {"sub/one.png": media.PNG}
 
 
@@ -473,6 +512,20 @@ def test_thumbnail_store_and_url(tmp_path: Path, server: MockServer) -> None:
     assert stored_files(tmp_path / STORE) == {f"thumbnails/{name}": media.PNG}
 
 
+@pytest_twisted.ensureDeferred
+async def test_return_target_of_a_thumbnail_is_relative_to_the_store(
+    tmp_path: Path, server: MockServer
+) -> None:
+    source = f"{server.url}/img/last-modified"
+    store = tmp_path / "store"
+    result = await deferred_from_coro(
+        copy_media([source], thumbnail=True, return_target=True, media_dir=store, settings=ALLOW)
+    )
+    name = name_for(source, LAST_MODIFIED_EPOCH, ".png")
+    assert result == [(f"/thumbnail/{name}", f"thumbnails/{name}")]
+    assert stored_files(store) == {f"thumbnails/{name}": media.PNG}
+
+
 def test_return_target_gives_url_and_path(tmp_path: Path, server: MockServer) -> None:
     sources = [
         f"{server.url}/img/last-modified",
@@ -491,11 +544,11 @@ def test_return_target_gives_url_and_path(tmp_path: Path, server: MockServer) ->
     (png_url, png_path), (data_url, data_path), local, failed = run.result
     name = name_for(sources[0], LAST_MODIFIED_EPOCH, ".png")
     assert png_url == f"/media/{name}{provenance(sources[0])}"
-    assert Path(tmp_path, png_path).resolve() == (tmp_path / STORE / name).resolve()
     data_name = data_url.removeprefix("/media/")
-    assert Path(tmp_path, data_path).resolve() == (tmp_path / STORE / data_name).resolve()
-    assert Path(tmp_path, png_path).read_bytes() == media.PNG
-    assert Path(tmp_path, data_path).read_bytes() == media.PNG
+    # Relative to the store, as a record's path: the URL prefix plus the path is the URL.
+    assert (png_path, data_path) == (name, data_name)
+    assert (tmp_path / STORE / png_path).read_bytes() == media.PNG
+    assert (tmp_path / STORE / data_path).read_bytes() == media.PNG
     assert local == [sources[2], None]
     assert failed == [sources[3], None]
     assert stored_files(tmp_path / STORE) == {name: media.PNG, data_name: media.PNG}
@@ -701,11 +754,11 @@ async def test_works_under_installed_reactor(
             )
         )
     name = name_for(sources[0], LAST_MODIFIED_EPOCH, ".png", LABEL)
-    assert result[0] == (f"/media/{name}{provenance(sources[0])}", str(store / name))
+    assert result[0] == (f"/media/{name}{provenance(sources[0])}", name)
     assert result[1] == (sources[1], None)
     data_url, data_path = result[2]
     data_name = data_url.removeprefix("/media/")
-    assert data_path == str(store / data_name)
+    assert data_path == data_name
     assert data_name.endswith(f"_{LABEL}_{h16(PNG_DATA_URI)}.png")
     assert stored_files(store) == {name: media.PNG, data_name: media.PNG}
     assert server.count("/img/last-modified") == 1

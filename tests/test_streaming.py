@@ -138,7 +138,7 @@ def test_big_body_streams_without_a_reactor_too(server: MockServer, tmp_path: Pa
     output = json.loads(run.stdout)
     ((url, path),) = output["result"]
     assert url.startswith("/media/")
-    assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == expected_sha256()
+    assert hashlib.sha256((tmp_path / "store" / path).read_bytes()).hexdigest() == expected_sha256()
     assert output["peak"] < MEMORY_LIMIT, output["peak"] / 2**20
 
 
