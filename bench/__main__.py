@@ -129,7 +129,7 @@ def _header(args: argparse.Namespace, server: Nginx, argv: list[str]) -> dict[st
         "python": platform.python_version(),
         "scrapy": version("scrapy"),
         "aiohttp": version("aiohttp"),
-        "mediapipe": version("mediapipe"),
+        "mediapipe": version("scrapy-mediapipe"),
         "mediapipe_source": source_fingerprint(),
         "nginx": server.version,
         "concurrency": args.concurrency,

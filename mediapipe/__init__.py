@@ -5,6 +5,6 @@ from mediapipe.api import copy_media
 from mediapipe.middleware import MediaDownloaderMiddleware
 from mediapipe.pipeline import MediaPipeline
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["Addon", "MediaDownloaderMiddleware", "MediaPipeline", "__version__", "copy_media"]

@@ -142,7 +142,8 @@ def test_copy_media_without_reactor_falls_back_to_scrapys_handler(
     )
     assert process.returncode == 0, process.stderr
     result = json.loads(process.stdout.splitlines()[-1])
-    assert [(tmp_path / path).read_bytes() for _, path in result] == [media.PNG, media.GIF]
+    store = tmp_path / "generated_images"
+    assert [(store / path).read_bytes() for _, path in result] == [media.PNG, media.GIF]
     # Nothing else on stderr: the one line naming what is missing.
     lines = [line for line in process.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, lines

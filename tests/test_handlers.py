@@ -294,7 +294,7 @@ def test_allowed_host_still_downloads_on_aiohttp(tmp_path: Path, recorder: Recor
     [(url, path)], reasons = run_copy_media(tmp_path, [source], settings, rebind=True)
     assert reasons == {}
     assert url.startswith("/media/")
-    assert (tmp_path / path).read_bytes() == media.PNG
+    assert (tmp_path / "generated_images" / path).read_bytes() == media.PNG
     assert recorder.request_lines() == [b"GET /a.png HTTP/1.1"]
 
 
@@ -309,7 +309,7 @@ def test_through_a_proxy_the_target_is_checked_by_name_on_aiohttp(
     )
     assert reasons == {}
     assert url.startswith("/media/")
-    assert (tmp_path / path).read_bytes() == media.PNG
+    assert (tmp_path / "generated_images" / path).read_bytes() == media.PNG
     assert server.count("/img/png") == 1
 
 
