@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -21,13 +17,15 @@ from scrapy.utils.test import get_crawler
 from mediapipe import compat
 from tests import media
 from tests.conftest import ItemsSpider
+from tests.scripts import run_python
 from tests.storecheck import stored_files
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tests.conftest import Crawl
     from tests.mockserver import MockServer
 
-ROOT = Path(__file__).parents[1]
 GONE_TWISTED = "scrapy.core.downloader.handlers.http11:_ScrapyAgent._renamed_in_a_new_release"
 GONE_AIOHTTP = "scrapy.core.downloader.handlers._aiohttp:AiohttpDownloadHandler@_gone"
 
@@ -128,19 +126,10 @@ print(json.dumps(asyncio.run(copy_media(SOURCES, settings=settings, return_targe
 def test_copy_media_without_reactor_falls_back_to_scrapys_handler(
     tmp_path: Path, server: MockServer
 ) -> None:
-    script = tmp_path / "fallback.py"
-    script.write_text(FALLBACK_SCRIPT)
     sources = [f"{server.url}/img/png", f"{server.url}/img/gif"]
-    process = subprocess.run(
-        [sys.executable, str(script), json.dumps([sources, GONE_AIOHTTP])],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=60,
-        capture_output=True,
-        text=True,
-        check=False,
+    process = run_python(
+        tmp_path, "fallback.py", FALLBACK_SCRIPT, json.dumps([sources, GONE_AIOHTTP])
     )
-    assert process.returncode == 0, process.stderr
     result = json.loads(process.stdout.splitlines()[-1])
     store = tmp_path / "generated_images"
     assert [(store / path).read_bytes() for _, path in result] == [media.PNG, media.GIF]
@@ -169,17 +158,7 @@ print(json.dumps([compat.missing(True), compat.missing(False)]))
 
 
 def test_handlers_import_whatever_is_missing(tmp_path: Path) -> None:
-    script = tmp_path / "imports.py"
-    script.write_text(textwrap.dedent(IMPORT_SCRIPT))
-    process = subprocess.run(
-        [sys.executable, str(script)],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=60,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert process.returncode == 0, process.stderr
+    process = run_python(tmp_path, "imports.py", textwrap.dedent(IMPORT_SCRIPT))
     twisted, aiohttp = json.loads(process.stdout)
     assert "scrapy.core.downloader.handlers.http11:_ScrapyAgent._cb_bodyready" in twisted
     assert "scrapy.core.downloader.handlers.http11:_ResponseReader@_bodybuf" in twisted

@@ -8,9 +8,6 @@ import base64
 import hashlib
 import json
 import logging
-import os
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -30,6 +27,7 @@ from mediapipe import copy_media
 from spiders.site_server import SITE_ROOT
 from tests import media
 from tests.mockserver import DATE_ONLY_EPOCH, LAST_MODIFIED_EPOCH
+from tests.scripts import run_python
 from tests.storecheck import stored_files
 from tests.tls import PNG_PATH, TLSServer
 
@@ -107,21 +105,10 @@ def run_script(tmp_path: Path, body: str, url: str, args: Any = None) -> ScriptR
 
     The script gets the server URL as ``URL`` and ``args`` (JSON) as ``ARGS``.
     """
-    script = tmp_path / SCRIPT_NAME
-    script.write_text(PRELUDE + textwrap.dedent(body) + "\nprint(json.dumps(result))\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    text = PRELUDE + textwrap.dedent(body) + "\nprint(json.dumps(result))\n"
     started = time.time()
-    process = subprocess.run(
-        [sys.executable, str(script), url, json.dumps(args)],
-        cwd=tmp_path,
-        env=env,
-        timeout=60,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    process = run_python(tmp_path, SCRIPT_NAME, text, url, json.dumps(args))
     ended = time.time()
-    assert process.returncode == 0, process.stderr
     assert "Traceback" not in process.stderr, process.stderr
     return ScriptRun(json.loads(process.stdout.splitlines()[-1]), process.stderr, started, ended)
 
@@ -147,18 +134,8 @@ def readme_example() -> str:
 
 def test_readme_example_runs_offline_as_documented(tmp_path: Path) -> None:
     script = tmp_path / "example.py"
-    script.write_text(readme_example())
     started = time.time()
-    process = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=60,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert process.returncode == 0, process.stderr
+    process = run_python(tmp_path, script.name, readme_example())
     assert process.stderr == ""
     urls, pairs = map(ast.literal_eval, process.stdout.splitlines())
     [stored] = stored_files(tmp_path / STORE)

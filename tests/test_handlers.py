@@ -8,14 +8,10 @@ reactor, runs through ``copy_media`` inside ``asyncio.run`` in a subprocess.
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import textwrap
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -27,16 +23,17 @@ from mediapipe.safety import AddressPolicy, IPAddress, parse_address
 from tests import media
 from tests.faultserver import HOSTILE, raw
 from tests.mockserver import LAST_MODIFIED, MockServer
+from tests.scripts import run_python
 from tests.storecheck import stored_files
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
+    from pathlib import Path
 
     from scrapy.http import Response
 
     from tests.conftest import Crawl
 
-ROOT = Path(__file__).parents[1]
 PUBLIC = "93.184.216.34"  # what the pre-check is told a name resolves to
 RULE_ON = {"MEDIAPIPE_ALLOW_PRIVATE_NETWORKS": False}
 PAGE = b"<html><body>a page</body></html>"
@@ -251,18 +248,12 @@ def run_copy_media(
     proxy: str | None = None,
 ) -> tuple[list[Any], dict[str, str]]:
     """``copy_media`` in a fresh interpreter: its result, and each failed source's reason."""
-    script = tmp_path / "copy_media_script.py"
-    script.write_text(textwrap.dedent(SCRIPT).replace("{public}", PUBLIC))
-    process = subprocess.run(
-        [sys.executable, str(script), json.dumps([sources, settings, rebind, proxy])],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=60,
-        capture_output=True,
-        text=True,
-        check=False,
+    process = run_python(
+        tmp_path,
+        "copy_media_script.py",
+        textwrap.dedent(SCRIPT).replace("{public}", PUBLIC),
+        json.dumps([sources, settings, rebind, proxy]),
     )
-    assert process.returncode == 0, process.stderr
     assert "Traceback" not in process.stderr, process.stderr
     reasons = {}
     for line in process.stderr.splitlines():

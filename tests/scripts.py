@@ -1,0 +1,27 @@
+"""Runs a Python script in a fresh interpreter, as a user's plain script (no reactor) runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_python(folder: Path, name: str, text: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Write ``text`` to ``folder/name`` and run it there with ``args``; it must exit with 0."""
+    script = folder / name
+    script.write_text(text)
+    process = subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert process.returncode == 0, process.stderr
+    return process
