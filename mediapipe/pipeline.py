@@ -158,10 +158,7 @@ class MediaPipeline:
         try:
             return await self._handle(source, key, tags, alt)
         except MediaError as failure:
-            if failure.reason == "internal":
-                self._log_internal(source, failure.__cause__ or failure)
-            else:
-                logger.warning("%s", failure_line(source, failure))
+            logger.warning("%s", failure_line(source, failure))
             reason = failure.reason
         except Exception as exc:
             # A bug of ours, not bad input: reported with its traceback; the crawl goes on and
