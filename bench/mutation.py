@@ -203,16 +203,8 @@ def copy_module(tree: ast.Module) -> ast.Module:
 
 
 def _run_tests(work: Path, module: str, timeout: float) -> str:
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-x",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        MODULES[module],
-    ]
+    # The pure modules' tests use no fixture of conftest.py, whose imports (Scrapy) are slow.
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "--noconftest", MODULES[module]]
     try:
         done = subprocess.run(command, cwd=work, env=_env(), capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -230,6 +222,8 @@ def measure_tables(module: str, jobs: int, keep: bool = False) -> tuple[dict[str
         free.put(work)
     target = Path("mediapipe") / f"{module}.py"
 
+    done = [0]
+
     def run(mutant: TableMutant | None) -> str:
         work = free.get()
         try:
@@ -238,6 +232,9 @@ def measure_tables(module: str, jobs: int, keep: bool = False) -> tuple[dict[str
         finally:
             (work / target).write_text(original)
             free.put(work)
+            done[0] += 1
+            if done[0] % 50 == 0:
+                print(f"{module} tables: {done[0]}/{len(mutants) + 1} run", file=sys.stderr)
 
     try:
         if run(None) != "survived":

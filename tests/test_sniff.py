@@ -1496,3 +1496,38 @@ def test_riff_and_iff(head: bytes, expected: Expected | None) -> None:
 )
 def test_signatures_exactly(head: bytes, expected: Expected | None) -> None:
     assert _as_tuple(sniff(head)) == expected
+
+
+@pytest.mark.parametrize("rate_code", [0, 1, 2])
+@pytest.mark.parametrize("size_code", range(38))
+def test_ac3_frame_lengths(rate_code: int, size_code: int) -> None:
+    # Frame sizes in 16-bit words from the AC-3 specification (ATSC A/52, table 5.18).
+    words = {0: 2 * AC3_KBPS[size_code // 2], 2: 3 * AC3_KBPS[size_code // 2]}.get(
+        rate_code, AC3_KBPS[size_code // 2] * 96000 // 44100 + size_code % 2
+    )
+    frame = ac3_frame(rate_code, size_code)
+    assert len(frame) == 2 * words
+    head = (frame + frame[:6])[:SNIFF_BYTES]
+    assert _as_tuple(sniff(head)) == AC3
+    if len(frame) + 6 <= SNIFF_BYTES:
+        assert sniff(frame + b"\x0b\x78\x00\x00\x00\x00") is None
+        assert sniff(frame[:-1] + frame[:6] + b"\x00") is None
+
+
+def test_ac3_frame_sizes_from_the_specification() -> None:
+    # A few entries of the table written out, so the formula above is checked too.
+    assert [len(ac3_frame(0, code)) // 2 for code in (0, 1, 36, 37)] == [64, 64, 1280, 1280]
+    assert [len(ac3_frame(1, code)) // 2 for code in (0, 1, 36, 37)] == [69, 70, 1393, 1394]
+    assert [len(ac3_frame(2, code)) // 2 for code in (0, 1, 36, 37)] == [96, 96, 1920, 1920]
+
+
+@pytest.mark.parametrize("version", [3, 2, 0])
+def test_mpeg_audio_free_format_header_alone(version: int) -> None:
+    assert sniff(mpeg_header(version, 0, 0)) is None
+    assert sniff(mpeg_header(version, 15, 0)) is None
+    assert sniff(mpeg_header(version, 1, 3)) is None
+
+
+def test_upper_case_x_is_not_xml_space() -> None:
+    assert sniff(b"X<svg>") is None
+    assert sniff(b"<?x?>X<svg>") is None
