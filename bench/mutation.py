@@ -24,14 +24,16 @@ from __future__ import annotations
 
 import argparse
 import ast
-import concurrent.futures
+import importlib
 import json
 import os
-import queue
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,6 +118,7 @@ class TableMutant:
     line: int
     description: str
     source: str
+    statement: int  # index of the changed top-level statement
 
 
 def table_mutants(source: str) -> list[TableMutant]:
@@ -195,7 +198,7 @@ def _mutant(
         else:
             node.value = old + b"X" if old else b"X"
         described = f"change {old!r} to {node.value!r}"
-    return TableMutant(line, described, ast.unparse(copy))
+    return TableMutant(line, described, ast.unparse(copy), index)
 
 
 def copy_module(tree: ast.Module) -> ast.Module:
@@ -213,49 +216,134 @@ def _run_tests(work: Path, module: str, timeout: float) -> str:
 
 
 def measure_tables(module: str, jobs: int, keep: bool = False) -> tuple[dict[str, int], str]:
-    """Run the module's tests once per table mutant; return counts and the survivors."""
-    original = (ROOT / "mediapipe" / f"{module}.py").read_text()
-    mutants = table_mutants(original)
-    copies = [_scratch_copy(module) for _ in range(jobs)]
-    free: queue.SimpleQueue[Path] = queue.SimpleQueue()
-    for work in copies:
-        free.put(work)
-    target = Path("mediapipe") / f"{module}.py"
+    """Run the module's tests once per table mutant; return counts and the survivors.
 
-    done = [0]
-
-    def run(mutant: TableMutant | None) -> str:
-        work = free.get()
-        try:
-            (work / target).write_text(original if mutant is None else mutant.source)
-            return _run_tests(work, module, timeout=120)
-        finally:
-            (work / target).write_text(original)
-            free.put(work)
-            done[0] += 1
-            if done[0] % 50 == 0:
-                print(f"{module} tables: {done[0]}/{len(mutants) + 1} run", file=sys.stderr)
-
+    Workers import the tests once and fork a child per mutant, which applies the mutant to the
+    imported module (see :func:`_apply`) and runs pytest: a fresh interpreter per mutant would
+    spend most of its time importing and collecting.
+    """
+    mutants = table_mutants((ROOT / "mediapipe" / f"{module}.py").read_text())
+    work = _scratch_copy(module)
+    command = [sys.executable, "-m", "bench.mutation", "--table-worker", module]
     try:
-        if run(None) != "survived":
-            raise SystemExit(f"{module}: the tests fail without any mutation")
-        with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
-            outcomes = list(pool.map(run, mutants))
+        workers = [
+            subprocess.Popen(
+                [*command, str(shard), str(jobs)],
+                cwd=ROOT,
+                env={**_env(), "MUTATION_WORK": str(work)},
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for shard in range(jobs)
+        ]
+        outcomes: dict[int, str] = {}
+        for worker in workers:
+            assert worker.stdout is not None
+            for line in worker.stdout:
+                number, outcome = line.split()
+                outcomes[int(number)] = outcome
+            if worker.wait() != 0:
+                raise SystemExit(f"{module}: a table worker failed")
     finally:
-        for work in copies:
-            if keep:
-                print(f"table copy kept in {work}", file=sys.stderr)
-            else:
-                shutil.rmtree(work, ignore_errors=True)
+        if keep:
+            print(f"table copy kept in {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    if outcomes.pop(-1, None) != "survived":
+        raise SystemExit(f"{module}: the tests fail without any mutation")
+    results = [outcomes[number] for number in range(len(mutants))]
     stats = {"total": len(mutants)} | {
-        outcome: outcomes.count(outcome) for outcome in ("killed", "survived", "timeout")
+        outcome: results.count(outcome) for outcome in ("killed", "survived", "timeout")
     }
     survivors = "\n".join(
         f"{module}.py:{mutant.line}: {mutant.description}"
-        for mutant, outcome in zip(mutants, outcomes, strict=True)
+        for mutant, outcome in zip(mutants, results, strict=True)
         if outcome == "survived"
     )
     return stats, survivors
+
+
+def _table_worker(module: str, shard: int, jobs: int) -> None:
+    work = Path(os.environ["MUTATION_WORK"])
+    os.chdir(work)
+    sys.path.insert(0, str(work))
+    import pytest  # noqa: F401  (imported once, before the forks)
+
+    importlib.import_module(f"mediapipe.{module}")
+    importlib.import_module(MODULES[module].removesuffix(".py").replace("/", "."))
+    mutants = table_mutants((work / "mediapipe" / f"{module}.py").read_text())
+    numbers = [number for number in range(len(mutants)) if number % jobs == shard]
+    if shard == 0:
+        numbers.insert(0, -1)  # the unmutated module first: its tests must pass
+    for number in numbers:
+        outcome = _run_forked(module, None if number < 0 else mutants[number], timeout=120)
+        print(number, outcome, flush=True)
+        if number > 0 and number % 50 == 0:
+            print(f"{module} tables: {number}/{len(mutants)}", file=sys.stderr, flush=True)
+
+
+# The test modules are imported before the fork, so pytest cannot rewrite their asserts.
+_PYTEST_ARGS = ["-x", "-q", "--noconftest", "--assert=plain", "-p", "no:cacheprovider"]
+
+
+def _run_forked(module: str, mutant: TableMutant | None, timeout: float) -> str:
+    pid = os.fork()
+    if pid == 0:  # the child: mutate, test, exit without running the parent's cleanup
+        code = 2
+        try:
+            if not os.environ.get("MUTATION_DEBUG"):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 1)
+                os.dup2(devnull, 2)
+            if mutant is not None:
+                _apply(module, mutant)
+            import pytest
+
+            code = int(pytest.main([*_PYTEST_ARGS, MODULES[module]]))
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return "survived" if os.waitstatus_to_exitcode(status) == 0 else "killed"
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return "timeout"
+        time.sleep(0.02)
+
+
+def _apply(module: str, mutant: TableMutant) -> None:
+    """Change the imported module as importing the mutated source would have.
+
+    The changed statement and every later module-level assignment run again in the module's
+    namespace (functions look their globals up when called, so they see the new tables), and
+    names other mediapipe or test modules imported from it are bound to the new values.
+    """
+    namespace = importlib.import_module(f"mediapipe.{module}").__dict__
+    tree = ast.parse(mutant.source)
+    old: dict[str, object] = {}
+    for statement in tree.body[mutant.statement :]:
+        if not isinstance(statement, ast.Assign | ast.AnnAssign) or statement.value is None:
+            continue
+        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+        for target in targets:
+            if isinstance(target, ast.Name):
+                old.setdefault(target.id, namespace.get(target.id))
+        exec(compile(ast.Module([statement], []), namespace["__file__"], "exec"), namespace)
+    for name, value in old.items():
+        new = namespace[name]
+        for other in list(sys.modules.values()):
+            symbols = getattr(other, "__dict__", None)
+            if symbols is namespace or symbols is None:
+                continue
+            if other.__name__.startswith(("mediapipe", "tests")) and symbols.get(name) is value:
+                symbols[name] = new
 
 
 def _line(module: str, part: str, stats: dict[str, int]) -> str:
@@ -271,7 +359,12 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch copies")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="table-pass workers")
     parser.add_argument("--only", choices=["functions", "tables"], help="run one pass only")
+    parser.add_argument("--table-worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.table_worker:
+        module, shard, jobs = args.table_worker
+        _table_worker(module, int(shard), int(jobs))
+        return
     out = ROOT / "bench" / ".work"
     out.mkdir(exist_ok=True)
     for module in args.modules:
