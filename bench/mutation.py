@@ -144,9 +144,14 @@ def table_mutants(source: str) -> list[TableMutant]:
             if isinstance(node, _CONTAINERS) and id(node) not in records:
                 size = len(node.keys if isinstance(node, ast.Dict) else node.elts)
                 for position in range(size):
-                    mutants.append(_mutant(tree, index, path, ("delete", position)))
+                    element = (
+                        node.keys[position] or node.values[position]
+                        if isinstance(node, ast.Dict)
+                        else node.elts[position]
+                    )
+                    mutants.append(_mutant(tree, index, path, ("delete", position), element.lineno))
             elif _changeable(node):
-                mutants.append(_mutant(tree, index, path, ("change", 0)))
+                mutants.append(_mutant(tree, index, path, ("change", 0), node.lineno))
     return mutants
 
 
@@ -169,7 +174,11 @@ def _walk_with_paths(node: ast.AST, path: tuple[tuple[str, int | None], ...] = (
 
 
 def _mutant(
-    tree: ast.Module, index: int, path: tuple[tuple[str, int | None], ...], change: tuple[str, int]
+    tree: ast.Module,
+    index: int,
+    path: tuple[tuple[str, int | None], ...],
+    change: tuple[str, int],
+    line: int,
 ) -> TableMutant:
     copy = copy_module(tree)
     statement = copy.body[index]
@@ -179,14 +188,12 @@ def _mutant(
     for field, position in path:
         node = getattr(node, field) if position is None else getattr(node, field)[position]
     kind, position = change
-    line = getattr(node, "lineno", statement.lineno)
     if kind == "delete":
         if isinstance(node, ast.Dict):
             described = f"delete entry {ast.unparse(node.keys[position] or node.values[position])}"
             del node.keys[position], node.values[position]
         else:
             element = node.elts[position]
-            line = element.lineno
             described = f"delete element {ast.unparse(element)}"
             del node.elts[position]
     else:
