@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -271,47 +270,65 @@ def measure_tables(module: str, jobs: int, keep: bool = False) -> tuple[dict[str
 
 
 def _table_worker(module: str, shard: int, jobs: int) -> None:
+    """Collect the module's tests once, then fork a child per mutant that runs them.
+
+    Outcomes go to stdout as ``<number> <outcome>`` lines (number -1: no mutation).
+    """
+    import pytest
+
     work = Path(os.environ["MUTATION_WORK"])
     os.chdir(work)
     sys.path.insert(0, str(work))
-    import pytest  # noqa: F401  (imported once, before the forks)
-
-    importlib.import_module(f"mediapipe.{module}")
-    importlib.import_module(MODULES[module].removesuffix(".py").replace("/", "."))
     mutants = table_mutants((work / "mediapipe" / f"{module}.py").read_text())
     numbers = [number for number in range(len(mutants)) if number % jobs == shard]
     if shard == 0:
         numbers.insert(0, -1)  # the unmutated module first: its tests must pass
-    for number in numbers:
-        outcome = _run_forked(module, None if number < 0 else mutants[number], timeout=120)
-        print(number, outcome, flush=True)
-        if number > 0 and number % 50 == 0:
-            print(f"{module} tables: {number}/{len(mutants)}", file=sys.stderr, flush=True)
+    results = os.fdopen(os.dup(1), "w")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)  # pytest's own output is not wanted
+
+    class Loop:
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_runtestloop(self, session: pytest.Session) -> bool:
+            for number in numbers:
+                mutant = None if number < 0 else mutants[number]
+                outcome = _run_forked(module, mutant, session.items, timeout=120)
+                results.write(f"{number} {outcome}\n")
+                results.flush()
+                if number > 0 and number % 50 == 0:
+                    print(f"{module} tables: {number}/{len(mutants)}", file=sys.stderr, flush=True)
+            return True
+
+    args = ["-q", "--noconftest", "-p", "no:cacheprovider", MODULES[module]]
+    pytest.main(args, plugins=[Loop()])
+    results.close()
 
 
-# The test modules are imported before the fork, so pytest cannot rewrite their asserts.
-_PYTEST_ARGS = ["-x", "-q", "--noconftest", "--assert=plain", "-p", "no:cacheprovider"]
-
-
-def _run_forked(module: str, mutant: TableMutant | None, timeout: float) -> str:
+def _run_forked(module: str, mutant: TableMutant | None, items: list[Any], timeout: float) -> str:
     pid = os.fork()
-    if pid == 0:  # the child: mutate, test, exit without running the parent's cleanup
-        code = 2
+    if pid == 0:  # the child: mutate, run the collected tests up to the first failure
+        code = 0
         try:
-            if not os.environ.get("MUTATION_DEBUG"):
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, 1)
-                os.dup2(devnull, 2)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
             if mutant is not None:
                 _apply(module, mutant)
-            import pytest
+            failed: list[bool] = []
 
-            code = int(pytest.main([*_PYTEST_ARGS, MODULES[module]]))
+            def record(report: Any) -> None:
+                if report.failed:
+                    failed.append(True)
+
+            if items:
+                items[0].config.pluginmanager.register(_Recorder(record))
+            for index, item in enumerate(items):
+                following = items[index + 1] if index + 1 < len(items) else None
+                item.ihook.pytest_runtest_protocol(item=item, nextitem=following)
+                if failed:
+                    code = 1
+                    break
         except BaseException:
-            traceback.print_exc()
+            code = 2
         finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
             os._exit(code)
     deadline = time.monotonic() + timeout
     while True:
@@ -322,7 +339,15 @@ def _run_forked(module: str, mutant: TableMutant | None, timeout: float) -> str:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             return "timeout"
-        time.sleep(0.02)
+        time.sleep(0.01)
+
+
+class _Recorder:
+    def __init__(self, record: Any) -> None:
+        self.record = record
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        self.record(report)
 
 
 def _apply(module: str, mutant: TableMutant) -> None:
