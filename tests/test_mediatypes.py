@@ -129,6 +129,7 @@ def test_unknown_extensions(ext: str) -> None:
         (".jpg", ".jpg"),
         (".tif", ".tif"),
         (".jpeg2", ".jpeg2"),
+        ("Xpng", ".xpng"),
         ("", ""),
         (".", ""),
         (" ", ""),
@@ -260,6 +261,7 @@ def test_the_table_is_ours_whatever_the_standard_library_knows() -> None:
         ("video/x-new", ".mkv"),
         ("video/x-long", ".mkv"),  # the first known extension counts
         ("video/x-unknown-ext", ""),
+        ("video/x-loose", ""),  # only the strict (registered) defaults count
         ("application/x-new", ""),
         ("text/x-new", ""),
     ],
@@ -274,6 +276,7 @@ def test_standard_fallback_rules(monkeypatch: pytest.MonkeyPatch, kind: str, exp
         ("video/x-unknown-ext", ".movie"), ("application/x-new", ".png"), ("text/x-new", ".png"),
     ]:  # fmt: skip
         table.add_type(mime, ext)
+    table.add_type("video/x-loose", ".mkv", strict=False)
     monkeypatch.setattr(mediatypes, "_standard_types", lambda: table)
     assert extension_for_mime(kind) == expected
 
