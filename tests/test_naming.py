@@ -639,3 +639,13 @@ def test_media_name_passes_every_part() -> None:
 def test_only_punctuation_is_stripped_from_the_ends(text: str) -> None:
     assert safe_label(text) == text
     assert build_name(0, text, H16, ".png", 22 + 1 + len(text)) == f"0_{text}_{H16}.png"
+
+
+def test_a_one_byte_budget_keeps_one_character() -> None:
+    assert build_name(0, "ab", H16, ".png", 24) == f"0_a_{H16}.png"
+
+
+def test_media_name_default_budget_is_200_bytes() -> None:
+    name = media_name(SOURCE, None, "a" * 300, ".png", JAN_2020, None)
+    assert len(name) == 200
+    assert name == f"1577836800_{'a' * 168}_{H16}.png"
