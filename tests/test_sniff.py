@@ -1631,3 +1631,16 @@ def test_detector_edges(head: bytes, expected: Expected | MediaFormat | None) ->
 )
 def test_text_edges(head: bytes, expected: bool) -> None:
     assert looks_textual(head) is expected
+
+
+def test_sniff_bytes_is_4096() -> None:
+    assert SNIFF_BYTES == 4096
+    assert looks_textual(b"a" * 4096 + b"\x00") is True
+    assert looks_textual(b"a" * 4095 + b"\x00") is False
+
+
+@pytest.mark.parametrize("version", [b"GIF87a", b"GIF89a"])
+def test_both_gif_versions(version: bytes) -> None:
+    head = version + b"\x01\x00\x01\x00\x80\x00\x00"
+    assert _as_tuple(sniff(head)) == GIF
+    assert sniff(version[:5] + b"b" + head[6:]) is None
