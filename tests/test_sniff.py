@@ -1644,3 +1644,34 @@ def test_both_gif_versions(version: bytes) -> None:
     head = version + b"\x01\x00\x01\x00\x80\x00\x00"
     assert _as_tuple(sniff(head)) == GIF
     assert sniff(version[:5] + b"b" + head[6:]) is None
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        pytest.param(png_bytes(width=1 << 24), PNG, id="png-width-high-byte"),
+        pytest.param(png_bytes(height=1 << 24), PNG, id="png-height-high-byte"),
+        pytest.param(png_bytes(width=0, height=1 << 24), None, id="png-zero-width-tall"),
+        pytest.param(qoi(width=1 << 24), QOI, id="qoi-width-high-byte"),
+        pytest.param(qoi(height=1 << 24), QOI, id="qoi-height-high-byte"),
+        pytest.param(qoi(width=0, height=1 << 24), None, id="qoi-zero-width-tall"),
+        pytest.param(au(offset=1 << 24), AU, id="au-offset-high-byte"),
+        pytest.param(au(encoding=1), AU, id="au-mu-law"),
+        pytest.param(au(channels=1 << 24), AU, id="au-channels-high-byte"),
+        pytest.param(au(channels=0) + b"\x01", None, id="au-no-channels-then-data"),
+        pytest.param(b"XXXX" + au()[4:], None, id="au-without-magic"),
+        pytest.param(flv(header_size=(1 << 24) + 9), None, id="flv-header-size-high-byte"),
+        pytest.param(b"\x00\x00\x01\xb3\x01\x00\xf0\x14" + bytes(8), MPEG_VIDEO, id="es-width-16"),
+        pytest.param(b"\x00\x00\x01\xb3\x00\x01\xf0\x14" + bytes(8), None, id="es-zero-width-tall"),
+        pytest.param(
+            b"\x00\x00\x01\xb3\x16\x01\x00\x14" + bytes(8), MPEG_VIDEO, id="es-height-256"
+        ),
+        pytest.param(
+            b"\x01\x00\x00\x10ftypzzzz\x00\x00\x00\x00isom", MP4, id="ftyp-huge-box-compatible"
+        ),
+        pytest.param(b"<!-- a --><!DOCTYPE svg><svg>", SVG_FORMAT, id="svg-comment-then-doctype"),
+        pytest.param(b"  \t <svg>", SVG_FORMAT, id="svg-after-spaces"),
+    ],
+)
+def test_header_fields_read_whole(head: bytes, expected: Expected | None) -> None:
+    assert _as_tuple(sniff(head)) == expected
