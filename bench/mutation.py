@@ -10,9 +10,11 @@ and only its own test file runs against each mutant::
 
 mutmut (3.x) mutates function bodies only. The tables at module level (MIME types, brands,
 signatures, bit rates, invisible characters) are what the pure modules mostly are, so a second
-pass mutates them here: each element of a list, set, dict or tuple literal is deleted in turn,
-each integer constant is incremented and each str/bytes constant is changed, and the module's
-tests run once per mutant (with a timeout). Survivors of both passes are written to
+pass mutates them here: each element of a list, set, dict or tuple literal of a module-level
+assignment is deleted in turn (tuples that are records of a table are kept whole), each integer
+constant is incremented and each str/bytes constant is changed. Each worker collects the tests
+once; per mutant a forked child applies the change to the imported module and runs the tests
+up to the first failure (timeout: 120 s). Survivors of both passes are written to
 ``bench/.work/mutation-<module>.txt``.
 
 The scratch copy gets a ``setup.cfg`` with the ``[mutmut]`` section, so the project's own
@@ -24,14 +26,15 @@ from __future__ import annotations
 
 import argparse
 import ast
-import concurrent.futures
+import importlib
 import json
 import os
-import queue
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,6 +119,7 @@ class TableMutant:
     line: int
     description: str
     source: str
+    statement: int  # index of the changed top-level statement
 
 
 def table_mutants(source: str) -> list[TableMutant]:
@@ -141,9 +145,14 @@ def table_mutants(source: str) -> list[TableMutant]:
             if isinstance(node, _CONTAINERS) and id(node) not in records:
                 size = len(node.keys if isinstance(node, ast.Dict) else node.elts)
                 for position in range(size):
-                    mutants.append(_mutant(tree, index, path, ("delete", position)))
+                    element = (
+                        node.keys[position] or node.values[position]
+                        if isinstance(node, ast.Dict)
+                        else node.elts[position]
+                    )
+                    mutants.append(_mutant(tree, index, path, ("delete", position), element.lineno))
             elif _changeable(node):
-                mutants.append(_mutant(tree, index, path, ("change", 0)))
+                mutants.append(_mutant(tree, index, path, ("change", 0), node.lineno))
     return mutants
 
 
@@ -166,7 +175,11 @@ def _walk_with_paths(node: ast.AST, path: tuple[tuple[str, int | None], ...] = (
 
 
 def _mutant(
-    tree: ast.Module, index: int, path: tuple[tuple[str, int | None], ...], change: tuple[str, int]
+    tree: ast.Module,
+    index: int,
+    path: tuple[tuple[str, int | None], ...],
+    change: tuple[str, int],
+    line: int,
 ) -> TableMutant:
     copy = copy_module(tree)
     statement = copy.body[index]
@@ -176,14 +189,12 @@ def _mutant(
     for field, position in path:
         node = getattr(node, field) if position is None else getattr(node, field)[position]
     kind, position = change
-    line = getattr(node, "lineno", statement.lineno)
     if kind == "delete":
         if isinstance(node, ast.Dict):
             described = f"delete entry {ast.unparse(node.keys[position] or node.values[position])}"
             del node.keys[position], node.values[position]
         else:
             element = node.elts[position]
-            line = element.lineno
             described = f"delete element {ast.unparse(element)}"
             del node.elts[position]
     else:
@@ -195,70 +206,168 @@ def _mutant(
         else:
             node.value = old + b"X" if old else b"X"
         described = f"change {old!r} to {node.value!r}"
-    return TableMutant(line, described, ast.unparse(copy))
+    return TableMutant(line, described, ast.unparse(copy), index)
 
 
 def copy_module(tree: ast.Module) -> ast.Module:
     return ast.parse(ast.unparse(tree))
 
 
-def _run_tests(work: Path, module: str, timeout: float) -> str:
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-x",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        MODULES[module],
-    ]
-    try:
-        done = subprocess.run(command, cwd=work, env=_env(), capture_output=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return "timeout"
-    return "survived" if done.returncode == 0 else "killed"
-
-
 def measure_tables(module: str, jobs: int, keep: bool = False) -> tuple[dict[str, int], str]:
-    """Run the module's tests once per table mutant; return counts and the survivors."""
-    original = (ROOT / "mediapipe" / f"{module}.py").read_text()
-    mutants = table_mutants(original)
-    copies = [_scratch_copy(module) for _ in range(jobs)]
-    free: queue.SimpleQueue[Path] = queue.SimpleQueue()
-    for work in copies:
-        free.put(work)
-    target = Path("mediapipe") / f"{module}.py"
+    """Run the module's tests once per table mutant; return counts and the survivors.
 
-    def run(mutant: TableMutant | None) -> str:
-        work = free.get()
-        try:
-            (work / target).write_text(original if mutant is None else mutant.source)
-            return _run_tests(work, module, timeout=120)
-        finally:
-            (work / target).write_text(original)
-            free.put(work)
-
+    Workers import the tests once and fork a child per mutant, which applies the mutant to the
+    imported module (see :func:`_apply`) and runs pytest: a fresh interpreter per mutant would
+    spend most of its time importing and collecting.
+    """
+    mutants = table_mutants((ROOT / "mediapipe" / f"{module}.py").read_text())
+    work = _scratch_copy(module)
+    command = [sys.executable, "-m", "bench.mutation", "--table-worker", module]
     try:
-        if run(None) != "survived":
-            raise SystemExit(f"{module}: the tests fail without any mutation")
-        with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
-            outcomes = list(pool.map(run, mutants))
+        workers = [
+            subprocess.Popen(
+                [*command, str(shard), str(jobs)],
+                cwd=ROOT,
+                env={**_env(), "MUTATION_WORK": str(work)},
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for shard in range(jobs)
+        ]
+        outcomes: dict[int, str] = {}
+        for worker in workers:
+            assert worker.stdout is not None
+            for line in worker.stdout:
+                number, outcome = line.split()
+                outcomes[int(number)] = outcome
+            if worker.wait() != 0:
+                raise SystemExit(f"{module}: a table worker failed")
     finally:
-        for work in copies:
-            if keep:
-                print(f"table copy kept in {work}", file=sys.stderr)
-            else:
-                shutil.rmtree(work, ignore_errors=True)
+        if keep:
+            print(f"table copy kept in {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    if outcomes.pop(-1, None) != "survived":
+        raise SystemExit(f"{module}: the tests fail without any mutation")
+    results = [outcomes[number] for number in range(len(mutants))]
     stats = {"total": len(mutants)} | {
-        outcome: outcomes.count(outcome) for outcome in ("killed", "survived", "timeout")
+        outcome: results.count(outcome) for outcome in ("killed", "survived", "timeout")
     }
     survivors = "\n".join(
         f"{module}.py:{mutant.line}: {mutant.description}"
-        for mutant, outcome in zip(mutants, outcomes, strict=True)
+        for mutant, outcome in zip(mutants, results, strict=True)
         if outcome == "survived"
     )
     return stats, survivors
+
+
+def _table_worker(module: str, shard: int, jobs: int) -> None:
+    """Collect the module's tests once, then fork a child per mutant that runs them.
+
+    Outcomes go to stdout as ``<number> <outcome>`` lines (number -1: no mutation).
+    """
+    import pytest
+
+    work = Path(os.environ["MUTATION_WORK"])
+    os.chdir(work)
+    sys.path.insert(0, str(work))
+    mutants = table_mutants((work / "mediapipe" / f"{module}.py").read_text())
+    numbers = [number for number in range(len(mutants)) if number % jobs == shard]
+    if shard == 0:
+        numbers.insert(0, -1)  # the unmutated module first: its tests must pass
+    results = os.fdopen(os.dup(1), "w")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)  # pytest's own output is not wanted
+
+    class Loop:
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_runtestloop(self, session: pytest.Session) -> bool:
+            for number in numbers:
+                mutant = None if number < 0 else mutants[number]
+                outcome = _run_forked(module, mutant, session.items, timeout=120)
+                results.write(f"{number} {outcome}\n")
+                results.flush()
+                if number > 0 and number % 50 == 0:
+                    print(f"{module} tables: {number}/{len(mutants)}", file=sys.stderr, flush=True)
+            return True
+
+    args = ["-q", "--noconftest", "-p", "no:cacheprovider", MODULES[module]]
+    pytest.main(args, plugins=[Loop()])
+    results.close()
+
+
+def _run_forked(module: str, mutant: TableMutant | None, items: list[Any], timeout: float) -> str:
+    pid = os.fork()
+    if pid == 0:  # the child: mutate, run the collected tests up to the first failure
+        code = 0
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+            if mutant is not None:
+                _apply(module, mutant)
+            failed: list[bool] = []
+
+            def record(report: Any) -> None:
+                if report.failed:
+                    failed.append(True)
+
+            if items:
+                items[0].config.pluginmanager.register(_Recorder(record))
+            for index, item in enumerate(items):
+                following = items[index + 1] if index + 1 < len(items) else None
+                item.ihook.pytest_runtest_protocol(item=item, nextitem=following)
+                if failed:
+                    code = 1
+                    break
+        except BaseException:
+            code = 2
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return "survived" if os.waitstatus_to_exitcode(status) == 0 else "killed"
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return "timeout"
+        time.sleep(0.01)
+
+
+class _Recorder:
+    def __init__(self, record: Any) -> None:
+        self.record = record
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        self.record(report)
+
+
+def _apply(module: str, mutant: TableMutant) -> None:
+    """Change the imported module as importing the mutated source would have.
+
+    The changed statement and every later module-level assignment run again in the module's
+    namespace (functions look their globals up when called, so they see the new tables), and
+    names other mediapipe or test modules imported from it are bound to the new values.
+    """
+    namespace = importlib.import_module(f"mediapipe.{module}").__dict__
+    tree = ast.parse(mutant.source)
+    old: dict[str, object] = {}
+    for statement in tree.body[mutant.statement :]:
+        if not isinstance(statement, ast.Assign | ast.AnnAssign) or statement.value is None:
+            continue
+        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+        for target in targets:
+            if isinstance(target, ast.Name):
+                old.setdefault(target.id, namespace.get(target.id))
+        exec(compile(ast.Module([statement], []), namespace["__file__"], "exec"), namespace)
+    for name, value in old.items():
+        new = namespace[name]
+        for other in list(sys.modules.values()):
+            symbols = getattr(other, "__dict__", None)
+            if symbols is namespace or symbols is None:
+                continue
+            if other.__name__.startswith(("mediapipe", "tests")) and symbols.get(name) is value:
+                symbols[name] = new
 
 
 def _line(module: str, part: str, stats: dict[str, int]) -> str:
@@ -274,7 +383,12 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch copies")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="table-pass workers")
     parser.add_argument("--only", choices=["functions", "tables"], help="run one pass only")
+    parser.add_argument("--table-worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.table_worker:
+        module, shard, jobs = args.table_worker
+        _table_worker(module, int(shard), int(jobs))
+        return
     out = ROOT / "bench" / ".work"
     out.mkdir(exist_ok=True)
     for module in args.modules:

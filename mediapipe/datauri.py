@@ -92,7 +92,7 @@ def open_data_uri(uri: str) -> tuple[str | None, Iterator[bytes]]:
     if not is_data_uri(uri):
         raise BadDataURI("not a data: URI")
     comma = uri.find(",", len(_SCHEME))
-    header = uri[len(_SCHEME) : comma] if comma != -1 else ""
+    header = uri[len(_SCHEME) : comma]  # meaningless without a comma, and then not used
     plain = (
         comma != -1
         and header.isascii()

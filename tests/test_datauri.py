@@ -263,3 +263,12 @@ def test_open_data_uri_steps_with_an_odd_header(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(datauri, "_BASE64_STEP", 4)
     assert open_pieces("data:audio/mp4;base64,QUJDREVG") == ("audio/mp4", [b"ABC", b"DEF"])
     assert open_pieces("data:video/mp4;base64,QUJDREVG") == ("video/mp4", [b"ABC", b"DEF"])
+
+
+def test_open_data_uri_escaped_header_is_decoded_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(datauri, "_BASE64_STEP", 4)
+    assert open_pieces("data:audio%2Fmp4;base64,QUJDREVG") == ("audio/mp4", [b"ABCDEF"])
+
+
+def test_open_data_uri_header_ends_at_the_first_comma() -> None:
+    assert open_pieces("data:,x;base64,QUJD") == (None, [b"x;base64,QUJD"])

@@ -129,6 +129,7 @@ def test_unknown_extensions(ext: str) -> None:
         (".jpg", ".jpg"),
         (".tif", ".tif"),
         (".jpeg2", ".jpeg2"),
+        ("Xpng", ".xpng"),
         ("", ""),
         (".", ""),
         (" ", ""),
@@ -242,3 +243,45 @@ def test_content_type_rules_never_raise(
     assert isinstance(verdict, ContentTypeVerdict)
     ext = extension_for_mime(kind)
     assert ext == "" or ext in KNOWN_EXTENSIONS
+
+
+def test_the_table_is_ours_whatever_the_standard_library_knows() -> None:
+    # Python's mimetypes defaults change between versions; every entry above must be in the
+    # module's own table, not found by the fallback.
+    from mediapipe import mediatypes
+
+    assert mediatypes._EXTENSION_FOR_MIME == MIME_EXTENSIONS
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("image/x-new", ".png"),
+        ("audio/x-new", ".flac"),
+        ("video/x-new", ".mkv"),
+        ("video/x-long", ".mkv"),  # the first known extension counts
+        ("video/x-unknown-ext", ""),
+        ("video/x-loose", ""),  # only the strict (registered) defaults count
+        ("application/x-new", ""),
+        ("text/x-new", ""),
+    ],
+)
+def test_standard_fallback_rules(monkeypatch: pytest.MonkeyPatch, kind: str, expected: str) -> None:
+    from mediapipe import mediatypes
+
+    table = mimetypes.MimeTypes()
+    for mime, ext in [
+        ("image/x-new", ".png"), ("audio/x-new", ".FLAC"), ("video/x-new", ".mkv"),
+        ("video/x-long", ".movie"), ("video/x-long", ".mkv"), ("video/x-long", ".webm"),
+        ("video/x-unknown-ext", ".movie"), ("application/x-new", ".png"), ("text/x-new", ".png"),
+    ]:  # fmt: skip
+        table.add_type(mime, ext)
+    table.add_type("video/x-loose", ".mkv", strict=False)
+    monkeypatch.setattr(mediatypes, "_standard_types", lambda: table)
+    assert extension_for_mime(kind) == expected
+
+
+def test_standard_table_is_built_once() -> None:
+    from mediapipe import mediatypes
+
+    assert mediatypes._standard_types() is mediatypes._standard_types()

@@ -633,3 +633,19 @@ def test_media_name_passes_every_part() -> None:
     name = media_name(SOURCE, ["t"], "alt", "JPEG", None, JAN_2020, now=NOW, max_bytes=35)
     assert name == f"1577836800_t+a_{H16}.jpg"
     assert media_name(SOURCE, None, None, "", None, None, now=NOW) == f"1700000000_{H16}"
+
+
+@pytest.mark.parametrize("text", ["XaX", "X", "Xa.b_cX"])
+def test_only_punctuation_is_stripped_from_the_ends(text: str) -> None:
+    assert safe_label(text) == text
+    assert build_name(0, text, H16, ".png", 22 + 1 + len(text)) == f"0_{text}_{H16}.png"
+
+
+def test_a_one_byte_budget_keeps_one_character() -> None:
+    assert build_name(0, "ab", H16, ".png", 24) == f"0_a_{H16}.png"
+
+
+def test_media_name_default_budget_is_200_bytes() -> None:
+    name = media_name(SOURCE, None, "a" * 300, ".png", JAN_2020, None)
+    assert len(name) == 200
+    assert name == f"1577836800_{'a' * 168}_{H16}.png"

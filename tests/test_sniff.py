@@ -1496,3 +1496,182 @@ def test_riff_and_iff(head: bytes, expected: Expected | None) -> None:
 )
 def test_signatures_exactly(head: bytes, expected: Expected | None) -> None:
     assert _as_tuple(sniff(head)) == expected
+
+
+@pytest.mark.parametrize("rate_code", [0, 1, 2])
+@pytest.mark.parametrize("size_code", range(38))
+def test_ac3_frame_lengths(rate_code: int, size_code: int) -> None:
+    # Frame sizes in 16-bit words from the AC-3 specification (ATSC A/52, table 5.18).
+    words = {0: 2 * AC3_KBPS[size_code // 2], 2: 3 * AC3_KBPS[size_code // 2]}.get(
+        rate_code, AC3_KBPS[size_code // 2] * 96000 // 44100 + size_code % 2
+    )
+    frame = ac3_frame(rate_code, size_code)
+    assert len(frame) == 2 * words
+    head = (frame + frame[:6])[:SNIFF_BYTES]
+    assert _as_tuple(sniff(head)) == AC3
+    if len(frame) + 6 <= SNIFF_BYTES:
+        assert sniff(frame + b"\x0b\x78\x00\x00\x00\x00") is None
+        assert sniff(frame[:-1] + frame[:6] + b"\x00") is None
+
+
+def test_ac3_frame_sizes_from_the_specification() -> None:
+    # A few entries of the table written out, so the formula above is checked too.
+    assert [len(ac3_frame(0, code)) // 2 for code in (0, 1, 36, 37)] == [64, 64, 1280, 1280]
+    assert [len(ac3_frame(1, code)) // 2 for code in (0, 1, 36, 37)] == [69, 70, 1393, 1394]
+    assert [len(ac3_frame(2, code)) // 2 for code in (0, 1, 36, 37)] == [96, 96, 1920, 1920]
+
+
+@pytest.mark.parametrize("version", [3, 2, 0])
+def test_mpeg_audio_free_format_header_alone(version: int) -> None:
+    assert sniff(mpeg_header(version, 0, 0)) is None
+    assert sniff(mpeg_header(version, 15, 0)) is None
+    assert sniff(mpeg_header(version, 1, 3)) is None
+
+
+def test_upper_case_x_is_not_xml_space() -> None:
+    assert sniff(b"X<svg>") is None
+    assert sniff(b"<?x?>X<svg>") is None
+
+
+# --- edges found by mutation testing -------------------------------------------------------------
+
+
+def _pe_in(size: int, pointer: int, magic: bytes = b"MZ") -> bytes:
+    head = bytearray(size)
+    head[0:2] = magic
+    head[0x3C : 0x3C + 4] = pointer.to_bytes(4, "little")[: max(0, size - 0x3C)]
+    head[pointer : pointer + 4] = b"PE\x00\x00"
+    return bytes(head[:size])
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        pytest.param(_pe_in(64, 0x10), "pe", id="pe-exactly-64-bytes"),
+        pytest.param(_pe_in(62, 0x10), None, id="pe-pointer-cut"),
+        pytest.param(_pe_in(200, 0x80, b"XX"), None, id="pe-without-mz"),
+        pytest.param(sfnt()[:12], "font", id="sfnt-exactly-12-bytes"),
+    ],
+)
+def test_non_media_edges(head: bytes, expected: str | None) -> None:
+    assert non_media(head) == expected
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        pytest.param(b"\x00\x00\x01\xba\x45" + bytes(20), MPEG_VIDEO, id="ps-mpeg2-scr-bit-0"),
+        pytest.param(b"\x00\x00\x01\xba\x7f" + bytes(20), MPEG_VIDEO, id="ps-mpeg2-all-scr-bits"),
+        pytest.param(b"\x00\x00\x01\xba\x2f" + bytes(20), MPEG_VIDEO, id="ps-mpeg1-all-scr-bits"),
+        pytest.param(ape()[:6] + b"\x01" + bytes(10), APE, id="ape-byte-after-version"),
+        pytest.param(wavpack()[:10] + b"\x01" + bytes(10), WAVPACK, id="wavpack-byte-after"),
+        pytest.param(
+            b"\x01\x00\x00\x10ftypisom\x00\x00\x00\x00isom", MP4, id="ftyp-box-over-16-mib"
+        ),
+        pytest.param(
+            b"\x00\x00\x00\x18ftypzzzz\x00\x00\x00\x00yisomzzz", None, id="brand-unaligned"
+        ),
+        pytest.param(
+            b"\x1a\x45\xdf\xa3\x84\x42\x86\x81\x01\x42\x82\x84webm",
+            MKV,
+            id="ebml-header-ends-exactly",
+        ),
+        pytest.param(b"\x1a\x45\xdf\xa3\x86\x42\x82\x84web\xff", None, id="ebml-doctype-not-ascii"),
+        pytest.param(b"\x1a\x45\xdf\xa3\x88\x42\x82\x85webmX", None, id="ebml-doctype-webmx"),
+        pytest.param(
+            b"\x1a\x45\xdf\xa3" + bytes(8) + b"\x07\x42\x82\x84webm", MKV, id="ebml-zero-size-byte"
+        ),
+        pytest.param(b"\x1a\x45\xdf\xa3\x89\x00\x80\x42\x82\x84webm", MKV, id="ebml-zero-id-byte"),
+        pytest.param(b"\x1a\x45\xdf\xa3\x83\x42\x82\x40", MKV, id="ebml-size-cut"),
+        pytest.param(b"\x1a\x45\xdf\xa3\x83\x42\x82\x80", None, id="ebml-empty-doctype-at-end"),
+        pytest.param(
+            b"\x1a\x45\xdf\xa3\x8c\x42\x82\x41\x04webm\x42\x87\x81\x04",
+            None,
+            id="ebml-long-doctype",
+        ),
+        pytest.param(
+            b"\x1a\x45\xdf\xa3\x41\x0b\x42\x86\x41\x00" + bytes(256) + b"\x42\x82\x84webm",
+            WEBM,
+            id="ebml-two-byte-sizes",
+        ),
+        pytest.param(id3(4, bytes(10), flags=0x01) + b"fLaC", FLAC, id="id3-flag-bit-0"),
+        pytest.param(b"<svgX>", None, id="svg-x"),
+        pytest.param(b"<??><svg>", SVG_FORMAT, id="svg-empty-declaration"),
+        pytest.param(b"<?a?><svg>?>", SVG_FORMAT, id="svg-declaration-end-later"),
+        pytest.param(b"<?a?><?b", None, id="svg-second-declaration-cut"),
+        pytest.param(b"<!----><svg>", SVG_FORMAT, id="svg-empty-comment"),
+        pytest.param(b"<!--a--><svg>-->", SVG_FORMAT, id="svg-comment-end-later"),
+        pytest.param(b"<!-- a --><!-- b", None, id="svg-second-comment-cut"),
+        pytest.param(b"<!DOCTYPE><svg>", SVG_FORMAT, id="svg-empty-doctype"),
+        pytest.param(b"<!--[--><!DOCTYPE svg><svg>", SVG_FORMAT, id="svg-bracket-before-doctype"),
+        pytest.param(b"<!DOCTYPE svg [<!ENTITY a 'x'>]><svg>[", SVG_FORMAT, id="svg-bracket-after"),
+        pytest.param(
+            b"<!--]--><!DOCTYPE svg [<!ENTITY e '>'>]><svg>",
+            SVG_FORMAT,
+            id="svg-close-bracket-before",
+        ),
+        pytest.param(
+            b"<!DOCTYPE svg [ <!ENTITY e 'x'> ]><svg>]", SVG_FORMAT, id="svg-close-bracket-after"
+        ),
+    ],
+)
+def test_detector_edges(head: bytes, expected: Expected | MediaFormat | None) -> None:
+    found = sniff(head)
+    if isinstance(expected, MediaFormat):
+        expected = _as_tuple(expected)
+    assert _as_tuple(found) == expected
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        pytest.param(b"\xe9\x00" + b"a" * 98, False, id="legacy-text-with-nul"),
+        pytest.param(b"\x0c<html>" + CONTROLS, False, id="form-feed-before-markup"),
+    ],
+)
+def test_text_edges(head: bytes, expected: bool) -> None:
+    assert looks_textual(head) is expected
+
+
+def test_sniff_bytes_is_4096() -> None:
+    assert SNIFF_BYTES == 4096
+    assert looks_textual(b"a" * 4096 + b"\x00") is True
+    assert looks_textual(b"a" * 4095 + b"\x00") is False
+
+
+@pytest.mark.parametrize("version", [b"GIF87a", b"GIF89a"])
+def test_both_gif_versions(version: bytes) -> None:
+    head = version + b"\x01\x00\x01\x00\x80\x00\x00"
+    assert _as_tuple(sniff(head)) == GIF
+    assert sniff(version[:5] + b"b" + head[6:]) is None
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        pytest.param(png_bytes(width=1 << 24), PNG, id="png-width-high-byte"),
+        pytest.param(png_bytes(height=1 << 24), PNG, id="png-height-high-byte"),
+        pytest.param(png_bytes(width=0, height=1 << 24), None, id="png-zero-width-tall"),
+        pytest.param(qoi(width=1 << 24), QOI, id="qoi-width-high-byte"),
+        pytest.param(qoi(height=1 << 24), QOI, id="qoi-height-high-byte"),
+        pytest.param(qoi(width=0, height=1 << 24), None, id="qoi-zero-width-tall"),
+        pytest.param(au(offset=1 << 24), AU, id="au-offset-high-byte"),
+        pytest.param(au(encoding=1), AU, id="au-mu-law"),
+        pytest.param(au(channels=1 << 24), AU, id="au-channels-high-byte"),
+        pytest.param(au(channels=0) + b"\x01", None, id="au-no-channels-then-data"),
+        pytest.param(b"XXXX" + au()[4:], None, id="au-without-magic"),
+        pytest.param(flv(header_size=(1 << 24) + 9), None, id="flv-header-size-high-byte"),
+        pytest.param(b"\x00\x00\x01\xb3\x01\x00\xf0\x14" + bytes(8), MPEG_VIDEO, id="es-width-16"),
+        pytest.param(b"\x00\x00\x01\xb3\x00\x01\xf0\x14" + bytes(8), None, id="es-zero-width-tall"),
+        pytest.param(
+            b"\x00\x00\x01\xb3\x16\x01\x00\x14" + bytes(8), MPEG_VIDEO, id="es-height-256"
+        ),
+        pytest.param(
+            b"\x01\x00\x00\x10ftypzzzz\x00\x00\x00\x00isom", MP4, id="ftyp-huge-box-compatible"
+        ),
+        pytest.param(b"<!-- a --><!DOCTYPE svg><svg>", SVG_FORMAT, id="svg-comment-then-doctype"),
+        pytest.param(b"  \t <svg>", SVG_FORMAT, id="svg-after-spaces"),
+    ],
+)
+def test_header_fields_read_whole(head: bytes, expected: Expected | None) -> None:
+    assert _as_tuple(sniff(head)) == expected
