@@ -440,12 +440,11 @@ class MediaPipeline:
         try:
             head = self._write_pieces(temp, pieces)
             verdict = judge_body(declared, head, None)
-            refusal = refusal_for(verdict, self.config.media_types)
+            refusal = refusal_for(verdict, self.config.media_types, head)
             if refusal is not None:
-                raise MediaError(
-                    refusal.reason,
-                    refusal.detail or f"data: URI declares {declared or 'no type'}",
-                )
+                declares = f"data: URI declares {declared or 'no type'}"
+                detail = f"{refusal.detail}; {declares}" if refusal.detail else declares
+                raise MediaError(refusal.reason, detail)
         except BadDataURI as exc:
             temp.discard()
             raise MediaError("bad-data-uri", str(exc)) from exc

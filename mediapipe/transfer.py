@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from mediapipe.exceptions import MediaError
 from mediapipe.mediatypes import ContentTypeVerdict, classify_content_type, essence
-from mediapipe.sniff import SNIFF_BYTES, Verdict, judge_body
+from mediapipe.sniff import SNIFF_BYTES, Verdict, judge_body, non_media
 from mediapipe.spool import Spool
 
 if TYPE_CHECKING:
@@ -31,11 +31,13 @@ SUPPORTED_ENCODINGS = GZIP_ENCODINGS | {"deflate"}
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def refusal_for(verdict: Verdict, media_types: tuple[str, ...]) -> MediaError | None:
-    """Why a judged body must not be stored: the sniffer's reason, or a sniffed type outside
-    ``MEDIAPIPE_MEDIA_TYPES`` (spec §4.6), whatever type was declared."""
+def refusal_for(verdict: Verdict, media_types: tuple[str, ...], head: bytes) -> MediaError | None:
+    """Why a judged body must not be stored: the sniffer's reason (naming a non-media format
+    the body is), or a sniffed type outside ``MEDIAPIPE_MEDIA_TYPES`` (spec §4.6), whatever
+    type was declared."""
     if verdict.reason is not None:
-        return MediaError(verdict.reason)
+        kind = non_media(head) if verdict.reason == "content-mismatch" else None
+        return MediaError(verdict.reason, f"the body is a {kind} file, not media" if kind else "")
     if (
         verdict.mime is not None
         and classify_content_type(verdict.mime, media_types) is ContentTypeVerdict.REFUSE
@@ -193,11 +195,11 @@ class Transfer:
 
     def _judge(self) -> MediaError | None:
         self.verdict = judge_body(self.declared, bytes(self._head), self.source)
-        refusal = refusal_for(self.verdict, self.media_types)
+        refusal = refusal_for(self.verdict, self.media_types, bytes(self._head))
         if refusal is not None:
-            return self._refuse(
-                refusal.reason, refusal.detail or f"declared {self.declared or 'no type'}"
-            )
+            declared = f"declared {self.declared or 'no type'}"
+            detail = f"{refusal.detail}; {declared}" if refusal.detail else declared
+            return self._refuse(refusal.reason, detail)
         return None
 
     def _refuse(self, reason: str, detail: str) -> MediaError:

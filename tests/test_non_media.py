@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 import pytest
 import pytest_twisted
 
+from mediapipe.sniff import judge_body
+from mediapipe.transfer import refusal_for
 from tests import media
 from tests.mockserver import body
 from tests.storecheck import leftovers, stored_files
@@ -91,6 +93,19 @@ async def test_non_media_files_are_refused_whatever_they_declare(
     assert stored_files(crawl.store) == {png["path"]: media.PNG}
     assert leftovers(crawl.store) == []
     assert result.stat("mediapipe/failed/content-mismatch") == 1
+    (warning,) = result.warnings
+    assert warning.startswith(f"Media (failed: content-mismatch): {source} (the body is a ")
+    assert warning.endswith(f" file, not media; declared {declared})")
+
+
+def test_the_refusal_names_the_format() -> None:
+    verdict = judge_body("audio/mpeg", PDF)
+    refusal = refusal_for(verdict, ("audio/*",), PDF)
+    assert refusal is not None
+    assert (refusal.reason, refusal.detail) == (
+        "content-mismatch",
+        "the body is a pdf file, not media",
+    )
 
 
 @pytest.mark.parametrize("declared", ["audio/mpeg", "video/mp4", "audio/wav", "image/gif"])

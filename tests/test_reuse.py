@@ -102,7 +102,7 @@ async def test_sniffed_type_outside_media_types_is_refused(
     assert leftovers(crawl.store) == []
     assert result.warnings == [
         f"Media (failed: content-type): {server.url}{route} "
-        f"(the body is {sniffed}, not in MEDIAPIPE_MEDIA_TYPES)"
+        f"(the body is {sniffed}, not in MEDIAPIPE_MEDIA_TYPES; declared {declared or 'no type'})"
     ]
     assert result.stat("mediapipe/failed/content-type") == 1
 
