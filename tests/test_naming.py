@@ -23,7 +23,6 @@ from mediapipe.naming import (
     parse_http_date,
     safe_label,
     source_hash,
-    url_extension,
 )
 
 FUZZ_EXAMPLES = int(os.environ.get("MEDIAPIPE_FUZZ_EXAMPLES", "300"))
@@ -205,44 +204,6 @@ def test_epoch_defaults_to_current_time() -> None:
 @pytest.mark.parametrize(("now", "expected"), [(-5.0, 0), (1e12, MAX_EPOCH)])
 def test_epoch_now_is_clamped(now: float, expected: int) -> None:
     assert epoch_from_headers(None, None, now=now) == expected
-
-
-@pytest.mark.parametrize(
-    ("ext", "expected"),
-    [
-        (".PNG", ".png"),
-        ("png", ".png"),
-        (".jpeg", ".jpg"),
-        ("JPE", ".jpg"),
-        (".jpg", ".jpg"),
-        (".tif", ".tif"),
-        ("", ""),
-        (".", ""),
-    ],
-)
-def test_normalize_ext(ext: str, expected: str) -> None:
-    assert normalize_ext(ext) == expected
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        ("https://x.test/a/photo.PNG", ".png"),
-        ("https://x.test/a/photo.jpeg?v=1.txt", ".jpg"),
-        ("https://x.test/a/notes.txt", ""),
-        ("https://x.test/a/noext", ""),
-        ("https://x.test/a.png/noext", ""),
-        ("https://x.test/a/clip.mp4#t=1.gif", ".mp4"),
-        ("https://x.test/a/%E7%8C%AB.webp", ".webp"),
-        ("https://x.test/a/song.mp3;jsessionid=abc", ".mp3"),
-        ("https://x.test/.png", ""),
-        ("https://[::1/bad.png", ""),
-        ("", ""),
-        (None, ""),
-    ],
-)
-def test_url_extension(url: str | None, expected: str) -> None:
-    assert url_extension(url) == expected
 
 
 @pytest.mark.parametrize(
