@@ -1,5 +1,5 @@
 """Media connections: the address a media connection reached is checked before a single
-request byte is written (spec §7.1), and answers are parsed so that both download handlers
+request byte is written (contract §7.1), and answers are parsed so that both download handlers
 refuse the same malformed ones.
 
 On Twisted, direct media requests get a connection pool of their own, whose new connections

@@ -1,4 +1,4 @@
-"""Per-host credentials (spec §7.2): a host profile's headers and cookies go to that host only.
+"""Per-host credentials (contract §7.2): a host profile's headers and cookies go to that host only.
 
 Each hop of a media request (the first one and every redirect) passes here: whatever an
 earlier hop added for another host is taken off again before the request leaves.

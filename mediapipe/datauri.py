@@ -1,4 +1,4 @@
-"""``data:`` URIs (spec §3.3): recognise them and decode them with w3lib's parser."""
+"""``data:`` URIs (contract §3.3): recognise them and decode them with w3lib's parser."""
 
 from __future__ import annotations
 

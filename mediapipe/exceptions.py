@@ -1,4 +1,4 @@
-"""Typed failures with the contract's reason words (spec §9)."""
+"""Typed failures with the contract's reason words (contract §9)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ FIXED_REASONS = frozenset(
     }
 )
 
-# Only these are worth another attempt (spec §9): the server was busy, or the connection or
+# Only these are worth another attempt (contract §9): the server was busy, or the connection or
 # the body broke on the way.
 RETRIED_REASONS = frozenset({"http-429", "http-503", "connection", "truncated", "timeout"})
 
@@ -69,14 +69,14 @@ _NETWORK_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def is_reason(word: str) -> bool:
-    """True for a word of spec §9 (``http-<code>`` included)."""
+    """True for a word of contract §9 (``http-<code>`` included)."""
     if word.startswith("http-"):
         return word[5:].isdigit()
     return word in FIXED_REASONS
 
 
 class MediaError(Exception):
-    """One source could not be stored; ``reason`` is a word of spec §9."""
+    """One source could not be stored; ``reason`` is a word of contract §9."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
         if not is_reason(reason):

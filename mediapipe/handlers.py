@@ -7,7 +7,7 @@ media requests only: the body still passes through the ``bytes_received`` signal
 media middleware spools it to disk, but the handler keeps no copy of it, and it pauses the
 connection while the disk catches up. Every other request is left to Scrapy's code.
 
-Media connections are also checked against the address rule (spec §7.1) once connected and
+Media connections are also checked against the address rule (contract §7.1) once connected and
 before the request is written, by the pool and connector of :mod:`mediapipe.connections`.
 Through a proxy the connected address is the proxy's; the target was checked by name in the
 middleware.

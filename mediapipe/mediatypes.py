@@ -1,4 +1,4 @@
-"""Media types and extensions: the tables, and the Content-Type rule (spec §4.3, §5).
+"""Media types and extensions: the tables, and the Content-Type rule (contract §4.3, §5).
 
 Pure functions; the file-name rules in :mod:`mediapipe.naming` and the body rule in
 :mod:`mediapipe.sniff` share these tables, so they agree on what counts as a media extension.

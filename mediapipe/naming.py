@@ -1,4 +1,4 @@
-"""File-name rules for stored media (spec §5): ``<epoch>_<label>_<h16><ext>``.
+"""File-name rules for stored media (contract §5): ``<epoch>_<label>_<h16><ext>``.
 
 Every part is deterministic given the source, the tags/alt and the response headers, and the
 result never contains a path separator, a control character or more than ``max_bytes`` bytes.

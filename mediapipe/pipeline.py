@@ -212,7 +212,7 @@ class MediaPipeline:
 
     def _reusable(self, key: str) -> StoredFile | None:
         """The stored file of this source, if it is fresh and the current settings would still
-        accept it (spec §8); a caller-chosen target is always written anew."""
+        accept it (contract §8); a caller-chosen target is always written anew."""
         if self.call.target:
             return None
         stored = self.store.lookup(key, self.config.expires_days)
@@ -602,7 +602,7 @@ class _RootRelative:
 
     def report(self) -> None:
         if self.count:
-            # INFO, not WARNING: local paths are valid sources (spec §3.1), often on purpose.
+            # INFO, not WARNING: local paths are valid sources (contract §3.1), often on purpose.
             logger.info(
                 "mediapipe: %d distinct sources were root-relative paths (such as %r), kept "
                 "as local paths and not downloaded; if they are URLs of the crawled site, join "

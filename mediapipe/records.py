@@ -1,4 +1,4 @@
-"""The per-input result record (spec §2) and how it becomes a URL for ``images`` (spec §6)."""
+"""The per-input result record (contract §2) and how it becomes a URL for ``images`` (§6)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class MediaRecord:
     width: int | None = None
     height: int | None = None
     # Whether credentials went with the download: provenance then stays off every URL made
-    # from this record (spec §6). Not exported: it says nothing about the file.
+    # from this record (contract §6). Not exported: it says nothing about the file.
     credentials: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -40,7 +40,7 @@ def local_url(prefix: str, path: str) -> str:
 
 
 def with_provenance(url: str, source: str, add_url: bool | str) -> str:
-    """Append the ``?url=`` provenance of spec §6 to a local URL."""
+    """Append the ``?url=`` provenance of contract §6 to a local URL."""
     if add_url is False:
         return url
     if add_url is True:

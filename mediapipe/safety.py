@@ -1,4 +1,4 @@
-"""The address rule (spec §7.1): media requests never reach private or special networks.
+"""The address rule (contract §7.1): media requests never reach private or special networks.
 
 A host is checked on every hop (each redirect passes the middleware again), on the addresses
 it resolves to, with the event loop's resolver, which runs in a thread and never blocks the

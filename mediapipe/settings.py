@@ -75,7 +75,7 @@ def report_setting_errors_in_one_line() -> None:
 
 @dataclass(frozen=True, slots=True)
 class HostProfile:
-    """Credentials and TLS choice for one host (spec §7.2)."""
+    """Credentials and TLS choice for one host (contract §7.2)."""
 
     headers: dict[str, str] = field(default_factory=dict)
     cookies: dict[str, str] = field(default_factory=dict)

@@ -1,4 +1,4 @@
-"""Recognise media from its first bytes, and judge a body by them (spec §4.5).
+"""Recognise media from its first bytes, and judge a body by them (contract §4.5).
 
 Everything here is pure: bytes and strings in, values out, nothing raises on hostile input.
 """

@@ -1,7 +1,7 @@
 """Where stored media live: a small store protocol and the local-folder store.
 
 Bytes reach a store only through :class:`TempFile`, chunk by chunk as they arrive; a file gets
-its final name only by an atomic rename after it was validated (spec §7.4).
+its final name only by an atomic rename after it was validated (contract §7.4).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class StoredFile:
     width: int | None
     height: int | None
     stored_at: float
-    # Whether credentials went with the download (spec §8). An entry written before this was
+    # Whether credentials went with the download (contract §8). An entry written before this was
     # recorded counts as credentialed: provenance is left off rather than risk a leak.
     credentials: bool = True
 

@@ -33,7 +33,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 def refusal_for(verdict: Verdict, media_types: tuple[str, ...], head: bytes) -> MediaError | None:
     """Why a judged body must not be stored: the sniffer's reason (naming a non-media format
-    the body is), or a sniffed type outside ``MEDIAPIPE_MEDIA_TYPES`` (spec §4.6), whatever
+    the body is), or a sniffed type outside ``MEDIAPIPE_MEDIA_TYPES`` (contract §4.6), whatever
     type was declared."""
     if verdict.reason is not None:
         kind = non_media(head) if verdict.reason == "content-mismatch" else None

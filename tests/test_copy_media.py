@@ -1,4 +1,4 @@
-"""``copy_media`` (spec §1, §6): the contract as one awaitable call, from a plain script and
+"""``copy_media`` (contract §1, §6): the contract as one awaitable call, from a plain script and
 inside a running Twisted reactor, against the loopback test servers."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ META = ".mediapipe"
 LABEL = "cat+cute+A_cute_cat"
 PNG_DATA_URI = "data:image/png;base64," + base64.b64encode(media.PNG).decode()
 CAT_JPG = (SITE_ROOT / "media" / "cat.jpg").read_bytes()
-# The tests talk to 127.0.0.1 on purpose; spec §7.1 refuses loopback without this setting.
+# The tests talk to 127.0.0.1 on purpose; contract §7.1 refuses loopback without this setting.
 ALLOW = {"MEDIAPIPE_ALLOW_PRIVATE_NETWORKS": True}
 
 # Every script starts with this; its body sets ``result``, which is printed as JSON.
@@ -68,7 +68,7 @@ def h16(source: str) -> str:
 
 
 def name_for(source: str, epoch: int, ext: str, label: str = "") -> str:
-    """The file name spec §5 promises for ``source``."""
+    """The file name contract §5 promises for ``source``."""
     middle = f"{label}_" if label else ""
     return f"{epoch}_{middle}{h16(source)}{ext}"
 
@@ -441,7 +441,7 @@ async def test_repeated_source_fetched_once(tmp_path: Path, server: MockServer) 
 async def test_target_honoured_when_source_already_stored(
     tmp_path: Path, server: MockServer
 ) -> None:
-    """A source already in the store (spec §8 reuse) must still end up at the given target."""
+    """A source already in the store (contract §8 reuse) must still end up at the given target."""
     first, second = f"{server.url}/img/gif", f"{server.url}/img/jpeg"
     store = tmp_path / "store"
 

@@ -1,4 +1,4 @@
-"""Crash safety (spec §7.4): a crawl killed with SIGKILL in the middle of large downloads leaves
+"""Crash safety (contract §7.4): a crawl killed with SIGKILL in the middle of large downloads leaves
 no partial file under a final name, and the next run sweeps its leftovers and completes.
 
 The crawl runs in a subprocess (a real ``AsyncCrawlerProcess`` with the add-on); the test server

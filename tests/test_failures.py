@@ -1,4 +1,4 @@
-"""Honest failures (spec §9): a request a downloader middleware drops gets its own reason and
+"""Honest failures (contract §9): a request a downloader middleware drops gets its own reason and
 no retry; a bug of ours is ``internal``, logged at ERROR with its traceback, and the crawl goes
 on; faults injected in the writer lanes, the decoder and the ``data:`` path never commit a
 damaged file, never leak a temporary file, and never lose the item. Media requests bypass

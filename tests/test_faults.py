@@ -1,4 +1,4 @@
-"""Fault injection, one fault per test (spec §4, §7, §9): each failure gets its exact reason,
+"""Fault injection, one fault per test (contract §4, §7, §9): each failure gets its exact reason,
 keeps its source, leaves nothing in the store, logs one WARNING, counts one stat, and never
 affects the good sources of the same item."""
 
@@ -98,7 +98,7 @@ def assert_goods_stored(result: CrawlResult, goods: dict[str, bytes]) -> set[str
 def assert_failed(
     result: CrawlResult, source: str, reason: str, goods: dict[str, bytes]
 ) -> dict[str, Any]:
-    """The whole contract of one failed source (spec §9)."""
+    """The whole contract of one failed source (contract §9)."""
     item = result.items[0]
     record = item["media"][1]
     assert record["source"] == source
@@ -181,7 +181,7 @@ async def test_stall_past_timeout(crawl: Crawl, server: MockServer) -> None:
     assert_failed(result, source, "timeout", goods)
 
 
-# -- redirects and the address rule (spec §7.1) --------------------------------------------------
+# -- redirects and the address rule (contract §7.1) ------------------------------------------------
 
 
 @pytest_twisted.ensureDeferred

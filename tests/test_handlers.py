@@ -1,5 +1,5 @@
 """The streaming download handlers: the connected address is checked before a request byte is
-sent (spec §7.1), and both handlers give the same reason for the same hostile answer (§9).
+sent (contract §7.1), and both handlers give the same reason for the same hostile answer (§9).
 
 The Twisted handler runs in-process; the aiohttp one, which Scrapy uses without a Twisted
 reactor, runs through ``copy_media`` inside ``asyncio.run`` in a subprocess.

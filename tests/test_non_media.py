@@ -1,4 +1,4 @@
-"""A declared media type is trusted only where the bytes cannot be checked (spec §4.5): files
+"""A declared media type is trusted only where the bytes cannot be checked (contract §4.5): files
 that are not media, served as audio, video or images, are refused whatever they claim, and a
 declared type the sniffer knows must match the bytes. Real files made by the standard library
 (and the Python interpreter itself, an executable) stand in for what hostile servers sent."""

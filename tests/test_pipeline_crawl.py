@@ -1,4 +1,4 @@
-"""Crawl-level tests of the contract, rule by rule (spec §2–§6, §8, §9), on 127.0.0.1."""
+"""Crawl-level tests of the contract, rule by rule (contract §2–§6, §8, §9), on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -364,7 +364,7 @@ async def test_declared_audio_video_with_unknown_bytes(crawl: Crawl, server: Moc
     assert (audio["status"], audio["mime"]) == ("downloaded", "audio/x-unheard-of")
     assert audio["path"] == f"{LAST_MODIFIED_EPOCH}_{h16(audio['source'])}"
     assert (result.store / audio["path"]).read_bytes() == media.NOISE
-    # MP4 can be checked, and these bytes are no MP4 (spec §4.5).
+    # MP4 can be checked, and these bytes are no MP4 (contract §4.5).
     assert (video["status"], video["reason"]) == ("failed", "unknown-format")
 
 

@@ -1,4 +1,4 @@
-"""What comes back without a download (spec §6, §8): the crawl's cache and the store's index
+"""What comes back without a download (contract §6, §8): the crawl's cache and the store's index
 keep whether credentials were used, and a stored file is reused only while the current
 settings would still accept it. The sniffed type obeys ``MEDIAPIPE_MEDIA_TYPES`` (§4.6)."""
 

@@ -791,7 +791,7 @@ def test_sniff_edges_of_new_formats(head: bytes, expected: Expected) -> None:
     assert (found.mime, found.ext, found.kind, found.raster) == expected
 
 
-# --- known formats that are not media (spec §4.5) ---------------------------------------------
+# --- known formats that are not media (contract §4.5) ---------------------------------------------
 
 
 def tar_archive() -> bytes:

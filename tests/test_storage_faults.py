@@ -1,5 +1,5 @@
 """The store under real file-system faults: a full disk, no inodes, a read-only or unusable folder
-(README "Failure", spec §7.4 and §9).
+(README "Failure", contract §7.4 and §9).
 
 The faults come from small tmpfs mounts (the tests run as root). Where mounting is impossible,
 a full disk is simulated by a byte budget shared by every temporary file.

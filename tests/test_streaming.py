@@ -1,4 +1,4 @@
-"""Media bodies stream to disk: no whole body is ever held in memory (spec §7.5)."""
+"""Media bodies stream to disk: no whole body is ever held in memory (contract §7.5)."""
 
 from __future__ import annotations
 
