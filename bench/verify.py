@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -102,8 +104,9 @@ def verify(
 
 
 def _check_mediapipe_store(out_dir: Path, stored: dict[str, str], result: Verification) -> None:
-    """The store's index (``.mediapipe/index/*/*.json``) must list exactly the stored files, and
-    no temporary file may be left behind."""
+    """The store's index must list exactly the stored files, and no temporary file may be left
+    behind. The index is ``.mediapipe/index.sqlite3``, or one JSON file per source under
+    ``.mediapipe/index/`` for a store written by 0.1."""
     indexed: dict[str, str] = {}
     for index_file in (out_dir / ".mediapipe" / "index").glob("*/*.json"):
         try:
@@ -111,6 +114,13 @@ def _check_mediapipe_store(out_dir: Path, stored: dict[str, str], result: Verifi
             indexed[entry["path"]] = entry["sha256"]
         except (OSError, ValueError, KeyError) as exc:
             result.problem("index_problems", f"{index_file.name}: {exc}")
+    database = out_dir / ".mediapipe" / "index.sqlite3"
+    if database.exists():
+        try:
+            with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection:
+                indexed.update(connection.execute("SELECT path, sha256 FROM entries"))
+        except sqlite3.Error as exc:
+            result.problem("index_problems", f"{database.name}: {exc}")
     for path, digest in stored.items():
         if indexed.get(path) != digest:
             result.problem("index_problems", f"{path}: index has {indexed.get(path)}")

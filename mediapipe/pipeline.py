@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import logging
 from collections import Counter, OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -66,6 +67,9 @@ class MediaPipeline:
         self.call = CallOptions()
         self._limiter = DownloadLimiter.from_settings(crawler.settings)
         self._lanes = Lanes(self.config.writer_threads)
+        # Index lookups read SQLite and stat a file: off the reactor thread, and not queued
+        # behind a lane's large writes.
+        self._lookups = ThreadPoolExecutor(1, thread_name_prefix="mediapipe-lookup")
         # Finished sources by hash, without their source and URL strings: a data: URI source can
         # be megabytes, and a long crawl must not keep them all.
         self._done: OrderedDict[str, MediaRecord] = OrderedDict()
@@ -86,7 +90,9 @@ class MediaPipeline:
         self.call = getattr(self.crawler.spider, SPIDER_ATTRIBUTE, None) or CallOptions()
 
     def close_spider(self) -> None:
+        self._lookups.shutdown(wait=True)
         self._lanes.shutdown()
+        self.store.close()
 
     def _log_summary(self) -> None:
         self._root_relative.report()
@@ -204,18 +210,21 @@ class MediaPipeline:
             raise MediaError("unsupported-url", "only http(s), data: and local /paths are taken")
         if not host:
             raise MediaError("unsupported-url", "the URL names no host")
-        reused = self._reusable(key)
+        reused = await self._reusable(key)
         if reused is not None:
             logger.debug("Media (uptodate): %s is %s", shown(source), reused.path)
             return self._record(source, reused, "uptodate")
         return await self._download(source, url, key, tags, alt)
 
-    def _reusable(self, key: str) -> StoredFile | None:
+    async def _reusable(self, key: str) -> StoredFile | None:
         """The stored file of this source, if it is fresh and the current settings would still
         accept it (contract §8); a caller-chosen target is always written anew."""
         if self.call.target:
             return None
-        stored = self.store.lookup(key, self.config.expires_days)
+        loop = asyncio.get_running_loop()
+        stored = await loop.run_in_executor(
+            self._lookups, self.store.lookup, key, self.config.expires_days
+        )
         if stored is None:
             return None
         max_size = self.config.max_size
@@ -403,7 +412,7 @@ class MediaPipeline:
         )
 
     async def _store_data_uri(self, source: str, key: str, tags: Any, alt: Any) -> MediaRecord:
-        reused = self._reusable(key)
+        reused = await self._reusable(key)
         if reused is not None:
             return self._record(source, reused, "data")
         loop = asyncio.get_running_loop()

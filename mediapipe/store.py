@@ -8,33 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import secrets
 import time
-from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, BinaryIO, Protocol
+
+from mediapipe.index import ReuseIndex, StoredFile
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 _META_DIR = ".mediapipe"
-
-
-@dataclass(frozen=True, slots=True)
-class StoredFile:
-    """One file in a store, as the reuse index remembers it."""
-
-    path: str  # relative to the store root, "/"-separated
-    size: int
-    sha256: str
-    mime: str | None
-    width: int | None
-    height: int | None
-    stored_at: float
-    # Whether credentials went with the download (contract §8). An entry written before this was
-    # recorded counts as credentialed: provenance is left off rather than risk a leak.
-    credentials: bool = True
 
 
 class StorageError(OSError):
@@ -126,6 +110,9 @@ class MediaStore(Protocol):
     ) -> StoredFile:
         """Give a validated temporary file its final name and remember it under ``key``."""
 
+    def close(self) -> None:
+        """Release what :meth:`open` took (the index's connections)."""
+
 
 def _pid_alive(pid: int) -> bool:
     try:
@@ -144,22 +131,24 @@ class FilesystemStore:
         self.root = root
         self._fsync = fsync
         self._tmp = root / _META_DIR / "tmp"
-        self._index = root / _META_DIR / "index"
-        self._index_dir = os.fspath(self._index)
+        self._index = ReuseIndex(root / _META_DIR)
         self._folders: set[str] = set()
 
     def open(self) -> None:
         try:
             self._tmp.mkdir(parents=True, exist_ok=True)
-            self._index.mkdir(parents=True, exist_ok=True)
             probe = self.new_temp()
             probe.write(b"")  # creates it: the folder must take files
             probe.discard()
+            self._index.open()
         except OSError as exc:
             raise StorageError(
                 exc.errno, f"cannot create or write the media store {self.root}: {exc.strerror}"
             ) from exc
         self.sweep()
+
+    def close(self) -> None:
+        self._index.close()
 
     def sweep(self) -> int:
         """Remove temporary files of processes that no longer run; return how many."""
@@ -197,17 +186,15 @@ class FilesystemStore:
                 raise StorageError(f"file name {name!r} leads out of the media store")
         return path
 
-    def _index_path(self, key: str) -> str:
-        return os.path.join(self._index_dir, key[:2], key + ".json")
-
     def lookup(self, key: str, max_age_days: float) -> StoredFile | None:
         if max_age_days <= 0:
             return None
+        record = self._index.get(key)
+        if record is None:
+            return None
         try:
-            with open(self._index_path(key), encoding="utf-8") as entry:
-                record = StoredFile(**json.load(entry))
             size = os.stat(self.final_path(record.path)).st_size
-        except (OSError, ValueError, TypeError):
+        except OSError:
             return None
         if size != record.size or time.time() - record.stored_at > max_age_days * 86400:
             return None
@@ -240,12 +227,13 @@ class FilesystemStore:
             stored_at=time.time(),
             credentials=credentials,
         )
-        # The index entry is written first: if it cannot be, nothing reaches a final name and
-        # no good file already there is replaced. An entry whose rename then fails points at a
-        # file of another size (or none), which lookup treats as not stored.
+        # The index entry is committed first: if it cannot be, nothing reaches a final name and
+        # no good file already there is replaced. An entry whose rename then fails (or whose
+        # process is killed before the rename) points at a file of another size, or none,
+        # which lookup treats as not stored.
         try:
             self._ensure_folder(os.path.dirname(final))
-            self._write_index(key, record)
+            self._index.put(key, record)
         except OSError as exc:
             temp.discard()
             raise StorageError(exc.errno, f"cannot store {name}: {exc.strerror}") from exc
@@ -253,8 +241,7 @@ class FilesystemStore:
             os.replace(temp.path, final)
         except OSError as exc:
             temp.discard()
-            with contextlib.suppress(OSError):
-                os.unlink(self._index_path(key))
+            self._index.forget(key, record)
             raise StorageError(exc.errno, f"cannot store {name}: {exc.strerror}") from exc
         return record
 
@@ -263,15 +250,6 @@ class FilesystemStore:
         if folder not in self._folders:
             os.makedirs(folder, exist_ok=True)
             self._folders.add(folder)
-
-    def _write_index(self, key: str, record: StoredFile) -> None:
-        # Written in place, not renamed into place: the index is only a cache of what the
-        # store holds, and a torn entry reads as "not stored", which costs a download, never
-        # a wrong answer (the size recorded must match the file's).
-        path = self._index_path(key)
-        self._ensure_folder(os.path.dirname(path))
-        with open(path, "w", encoding="utf-8") as entry:
-            json.dump(asdict(record), entry, ensure_ascii=False)
 
 
 # Distinguishes this process's temporary files from those of an earlier process that had the

@@ -15,12 +15,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests import media
 from tests.mockserver import body, streamed
+from tests.storecheck import index_entry
 
 if TYPE_CHECKING:
     from tests.mockserver import MockServer
@@ -179,12 +180,6 @@ def wait_for_temp_bytes(store: Path, process: subprocess.Popen[bytes], timeout: 
     raise AssertionError(f"no temporary file with bytes in {store} within {timeout} s")
 
 
-def index_entry(store: Path, source: str) -> dict[str, Any]:
-    key = h16(source)
-    path = store / ".mediapipe" / "index" / key[:2] / f"{key}.json"
-    return dict(json.loads(path.read_text(encoding="utf-8")))
-
-
 def test_kill_mid_download_leaves_no_partial_file_and_next_run_completes(
     server: MockServer, tmp_path: Path
 ) -> None:
@@ -245,7 +240,8 @@ def test_kill_mid_download_leaves_no_partial_file_and_next_run_completes(
         assert (record["sha256"], record["size"]) == (sha, size), source
         path = store / record["path"]
         assert file_sha256(path) == sha, f"{record['path']} does not hold {source}"
-        entry = index_entry(store, source)
+        entry = index_entry(store, h16(source))
+        assert entry is not None, source
         assert entry["path"] == record["path"]
         assert (entry["sha256"], entry["size"]) == (sha, size)
         assert entry["mime"] == record["mime"]

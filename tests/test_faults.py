@@ -26,7 +26,7 @@ from tests.faultserver import (
     stall,
 )
 from tests.mockserver import LAST_MODIFIED_EPOCH, body
-from tests.storecheck import leftovers, stored_files
+from tests.storecheck import index_entry, leftovers, stored_files
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -111,7 +111,7 @@ def assert_failed(
     # index entry.
     assert set(stored_files(result.store)) == good_paths
     assert leftovers(result.store) == []
-    assert not (result.store / ".mediapipe" / "index" / f"{h16(source)}.json").exists()
+    assert index_entry(result.store, h16(source)) is None
     naming = [line for line in result.warnings if source[:200] in line]
     assert len(naming) == 1, result.warnings
     assert f"failed: {reason}" in naming[0]

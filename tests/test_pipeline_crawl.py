@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import socket
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -14,7 +13,7 @@ import pytest_twisted
 
 from tests import media
 from tests.mockserver import BIG_BODY, DATE_ONLY_EPOCH, LAST_MODIFIED_EPOCH
-from tests.storecheck import leftovers, stored_files
+from tests.storecheck import index_entry, leftovers, set_index_field, stored_files
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -502,11 +501,9 @@ async def test_second_crawl_reuses_without_requests(crawl: Crawl, server: MockSe
 async def test_expired_or_missing_files_are_fetched_again(crawl: Crawl, server: MockServer) -> None:
     png, jpeg = f"{server.url}/img/png", f"{server.url}/img/jpeg"
     first = await crawl([{"images": [png, jpeg]}])
-    index = first.store / ".mediapipe" / "index"
-    png_entry = index / h16(png)[:2] / f"{h16(png)}.json"
-    record = json.loads(png_entry.read_text())
-    record["stored_at"] -= 91 * 86400
-    png_entry.write_text(json.dumps(record))
+    record = index_entry(first.store, h16(png))
+    assert record is not None
+    set_index_field(first.store, h16(png), "stored_at", record["stored_at"] - 91 * 86400)
     (first.store / first.items[0]["media"][1]["path"]).unlink()
     server.requested.clear()
     second = await crawl([{"images": [png, jpeg]}])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -13,7 +14,7 @@ import pytest_twisted
 
 from tests import media
 from tests.mockserver import body, redirect
-from tests.storecheck import leftovers, stored_files
+from tests.storecheck import index_entry, index_keys, leftovers, stored_files
 
 if TYPE_CHECKING:
     from tests.conftest import Crawl
@@ -53,9 +54,10 @@ async def test_credentials_of_a_redirect_hop_keep_provenance_off_everywhere(
     assert (reused["status"], reused["path"]) == ("uptodate", downloaded["path"])
     assert second.items[0]["images"] == [f"/media/{downloaded['path']}"]
     assert server.requested == []
-    index = crawl.store / ".mediapipe" / "index"
-    (entry,) = index.rglob("*.json")
-    assert json.loads(entry.read_text())["credentials"] is True
+    (key,) = index_keys(crawl.store)
+    entry = index_entry(crawl.store, key)
+    assert entry is not None
+    assert entry["credentials"] == 1
 
 
 @pytest_twisted.ensureDeferred
@@ -159,3 +161,43 @@ async def test_data_uri_reuse_obeys_the_current_limits(crawl: Crawl) -> None:
         "failed",
         "too-large",
     )
+
+
+@pytest_twisted.ensureDeferred
+async def test_store_of_version_0_1_is_reused_with_no_request(
+    crawl: Crawl, server: MockServer
+) -> None:
+    """0.1 kept one JSON file per source under .mediapipe/index/; 0.2 carries them into its
+    database at start and reuses the files as they are."""
+    png, jpeg = f"{server.url}/img/png", f"{server.url}/img/jpeg"
+    first = await crawl([{"images": [png, jpeg]}])
+    records = first.items[0]["media"]
+    assert [r["status"] for r in records] == ["downloaded", "downloaded"]
+    files = stored_files(crawl.store)
+    meta = crawl.store / ".mediapipe"
+    for name in ("index.sqlite3", "index.sqlite3-wal", "index.sqlite3-shm"):
+        (meta / name).unlink(missing_ok=True)
+    for record in records:
+        key = record["path"].rsplit("_", 1)[1].split(".")[0]
+        entry = meta / "index" / key[:2] / f"{key}.json"
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        fields = ("path", "size", "sha256", "mime", "width", "height")
+        entry.write_text(
+            json.dumps({**{f: record[f] for f in fields}, "stored_at": time.time() - 60})
+        )
+    server.reset()
+
+    second = await crawl([{"images": [png, jpeg]}])
+
+    assert server.requested == []
+    reused = second.items[0]["media"]
+    assert [r["status"] for r in reused] == ["uptodate", "uptodate"]
+    assert [r["path"] for r in reused] == [r["path"] for r in records]
+    assert [r["sha256"] for r in reused] == [r["sha256"] for r in records]
+    assert stored_files(crawl.store) == files
+    assert not (meta / "index").exists()
+    for record in records:
+        key = record["path"].rsplit("_", 1)[1].split(".")[0]
+        entry = index_entry(crawl.store, key)
+        assert entry is not None
+        assert (entry["path"], entry["credentials"]) == (record["path"], 1)

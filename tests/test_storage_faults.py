@@ -322,9 +322,9 @@ async def test_no_inodes_left_for_the_index(
     cannot be created. The source must then fail with ``storage`` and the store keep nothing
     of it (README "Failure": "the store keeps nothing of it") — or it is stored, index and all.
     Never a file under a final name for a source reported as failed."""
-    # Inodes: the root, .mediapipe, tmp, index, the temp file (renamed into place), the index
-    # sub-folder "xx" — and nothing left for the index entry itself.
-    store = mounts("no-inodes", "size=1m,nr_inodes=6")
+    # Inodes: the root, .mediapipe, tmp, the index database and its -wal and -shm files, the
+    # temp file (renamed into place) — and nothing left for anything else the commit creates.
+    store = mounts("no-inodes", "size=1m,nr_inodes=7")
     if store is None:
         pytest.fail("cannot mount a tmpfs (the test needs root)")
     url = f"{server.url}/img/png"
@@ -449,8 +449,8 @@ async def test_store_without_free_inodes_fails_at_start(
     if store is None:
         pytest.fail("cannot mount a tmpfs (the test needs root)")
     (store / ".mediapipe" / "tmp").mkdir(parents=True)
-    # The root, .mediapipe and tmp use three inodes; "index" takes the last one.
-    (store / ".mediapipe" / "index").mkdir()
+    # The root, .mediapipe and tmp use three inodes; the index database takes the last one.
+    (store / ".mediapipe" / "index.sqlite3").touch()
 
     with pytest.raises(SettingError, match="MEDIAPIPE_STORE"):
         await crawl([{"images": [f"{server.url}/img/png"]}], {"MEDIAPIPE_STORE": str(store)})
