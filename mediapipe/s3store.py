@@ -179,7 +179,9 @@ class S3Store:
                 ContentType="application/json",
             )
         except (BotoCoreError, ClientError, Boto3Error) as exc:
-            raise StorageError(f"cannot store {name} in {self.uri}: {exc}") from exc
+            # A failed upload's own message names the local temporary file: the server's says why.
+            cause = exc.__context__ if isinstance(exc.__context__, ClientError) else exc
+            raise StorageError(f"cannot store {name} in {self.uri}: {cause}") from exc
         finally:
             temp.discard()
         return record

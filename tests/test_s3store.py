@@ -15,12 +15,15 @@ import pytest
 import pytest_twisted
 from scrapy.settings import Settings
 
+from mediapipe.s3store import S3Store
 from mediapipe.settings import MediaConfig, SettingError
+from mediapipe.store import FilesystemStore, StorageError
 from mediapipe.stores import join_store, store_scheme
 from tests import media
 from tests.mockserver import body
 from tests.s3server import BUCKET, free_ports
 from tests.scripts import run_python
+from tests.storecheck import stored_files
 
 if TYPE_CHECKING:
     from tests.conftest import Crawl
@@ -105,6 +108,52 @@ async def test_a_temp_dir_that_is_not_a_path_fails_at_start(
     assert server.requested == []
 
 
+class FolderScheme:
+    """A store class added by MEDIAPIPE_STORE_SCHEMES: the local store, in a folder named by a
+    setting of its own."""
+
+    @classmethod
+    def from_config(cls, config: MediaConfig, settings: Settings) -> FilesystemStore:
+        return FilesystemStore(Path(settings["TEST_FOLDER_STORE"]))
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_scheme_added_by_setting_chooses_its_store(
+    crawl: Crawl, server: MockServer, tmp_path: Path
+) -> None:
+    folder = tmp_path / "by-scheme"
+    settings = {
+        "MEDIAPIPE_STORE": "folder://anything",
+        "MEDIAPIPE_STORE_SCHEMES": {"folder": f"{__name__}.FolderScheme"},
+        "TEST_FOLDER_STORE": str(folder),
+    }
+    result = await crawl([{"images": [f"{server.url}/img/png"]}], settings)
+    record = record_of(result.items[0])
+    assert record["status"] == "downloaded"
+    assert stored_files(folder) == {record["path"]: media.PNG}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_store_class_that_cannot_be_loaded_fails_at_start(
+    crawl: Crawl, server: MockServer
+) -> None:
+    settings = {
+        "MEDIAPIPE_STORE": "folder://anything",
+        "MEDIAPIPE_STORE_SCHEMES": {"folder": "tests.no_such_module.Store"},
+    }
+    with pytest.raises(SettingError, match="MEDIAPIPE_STORE_SCHEMES: cannot load the store"):
+        await crawl([{"images": [f"{server.url}/img/png"]}], settings)
+    assert server.requested == []
+
+
+@pytest.mark.parametrize("name", ["../up.png", "a//b.png", ".mediapipe/index/x.json", "./a.png"])
+def test_a_name_that_would_leave_the_prefix_is_refused(name: str, tmp_path: Path) -> None:
+    store = S3Store("s3://bucket/p/", temp_dir=tmp_path, client_options={})
+    assert store.object_key("sub/a.png") == "p/sub/a.png"
+    with pytest.raises(StorageError, match="would leave the media store"):
+        store.object_key(name)
+
+
 # -- crawls ----------------------------------------------------------------------------------
 
 
@@ -163,6 +212,22 @@ async def test_a_failed_source_leaves_no_object_and_no_index(
     assert record_of(result.items[0])["status"] == "failed"
     assert place.names() == []
     assert place.leftovers() == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_refused_upload_is_a_storage_failure_with_nothing_left(
+    crawl: Crawl, server: MockServer, s3_server: S3Server, tmp_path: Path
+) -> None:
+    # A prefix of 1,010 characters: the server refuses the object's key as longer than 1,024.
+    long = Place(s3_server, "/".join(["p" * 100] * 10) + "/", tmp_path / "temp")
+    result = await crawl([{"images": [f"{server.url}/img/png"]}], long.settings())
+    record = record_of(result.items[0])
+    assert (record["status"], record["reason"]) == ("failed", "storage")
+    (warning,) = result.warnings
+    assert f"in {long.uri}: An error occurred (KeyTooLongError)" in warning
+    assert ".part" not in warning  # the local temporary file is no concern of the user
+    assert long.names() == []
+    assert long.leftovers() == []
 
 
 @pytest_twisted.ensureDeferred
