@@ -84,7 +84,9 @@ class S3Store:
             "use_ssl": True if use_ssl is None else settings.getbool("AWS_USE_SSL"),
             "verify": verify,
         }
-        return cls(str(config.store), temp_dir=Path(temp_dir), client_options=options)
+        return cls(
+            str(config.store), temp_dir=Path(temp_dir), client_options=options, fsync=config.fsync
+        )
 
     # -- MediaStore ------------------------------------------------------------------------
 
@@ -95,7 +97,10 @@ class S3Store:
             from botocore.config import Config
         except ImportError as exc:
             raise StorageError(f"an s3:// store needs boto3: {INSTALL_HINT}") from exc
-        self._local.open()
+        try:
+            self._local.open()
+        except StorageError as exc:
+            raise StorageError(exc.errno, f"MEDIAPIPE_TEMP_DIR: {exc.strerror}") from exc
         options = dict(self._client_options)
         session = boto3.session.Session(
             aws_access_key_id=options.pop("aws_access_key_id"),

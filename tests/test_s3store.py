@@ -154,6 +154,22 @@ def test_a_name_that_would_leave_the_prefix_is_refused(name: str, tmp_path: Path
         store.object_key(name)
 
 
+@pytest_twisted.ensureDeferred
+async def test_a_temp_dir_that_cannot_be_created_fails_at_start(
+    crawl: Crawl, server: MockServer, place: Place, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"not a folder")
+    settings = place.settings({"MEDIAPIPE_TEMP_DIR": str(blocker / "temp")})
+    with pytest.raises(SettingError, match="MEDIAPIPE_STORE") as failure:
+        await crawl([{"images": [f"{server.url}/img/png"]}], settings)
+    assert f"MEDIAPIPE_TEMP_DIR: cannot create or write the media store {blocker / 'temp'}" in str(
+        failure.value
+    )
+    assert server.requested == []
+    assert blocker.read_bytes() == b"not a folder"
+
+
 # -- crawls ----------------------------------------------------------------------------------
 
 
