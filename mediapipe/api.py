@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request, Spider
@@ -17,9 +16,11 @@ from mediapipe.middleware import MediaDownloaderMiddleware
 from mediapipe.options import SPIDER_ATTRIBUTE, CallOptions
 from mediapipe.pipeline import MediaPipeline
 from mediapipe.settings import DEFAULTS, MediaConfig
+from mediapipe.stores import join_store
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+    from pathlib import Path
 
     from scrapy.http import Response
 
@@ -165,16 +166,16 @@ def _crawl_settings(
     merged.update(user)
     for name in ("MEDIAPIPE_URLS_FIELD", "MEDIAPIPE_TAGS_FIELD", "MEDIAPIPE_ALT_FIELD"):
         merged.setdefault(name, DEFAULTS[name])
-    store = Path(
+    store = str(
         media_dir
         if media_dir is not None
         else merged.get("MEDIAPIPE_STORE") or DEFAULTS["MEDIAPIPE_STORE"]
     )
     if thumbnail:
-        store = store / THUMBNAIL_FOLDER
+        store = join_store(store, THUMBNAIL_FOLDER)
         merged["MEDIAPIPE_URL_PREFIX"] = THUMBNAIL_PREFIX
         merged["MEDIAPIPE_ADD_URL"] = False
-    merged["MEDIAPIPE_STORE"] = str(store)
+    merged["MEDIAPIPE_STORE"] = store
     merged["MEDIAPIPE_RESULTS_FIELD"] = _RESULTS_FIELD
     if ssl is not None:
         merged["DOWNLOAD_VERIFY_CERTIFICATES"] = bool(ssl)

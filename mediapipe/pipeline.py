@@ -31,10 +31,10 @@ from mediapipe.naming import source_hash as hash_source
 from mediapipe.options import SPIDER_ATTRIBUTE, CallOptions
 from mediapipe.preflight import check_components
 from mediapipe.records import MediaRecord, local_url, with_provenance
-from mediapipe.settings import MediaConfig, SettingError, report_setting_errors_in_one_line
+from mediapipe.settings import MediaConfig, report_setting_errors_in_one_line
 from mediapipe.sniff import SNIFF_BYTES, Verdict, judge_body
 from mediapipe.spool import Lanes
-from mediapipe.store import FilesystemStore, StorageError, StoredFile
+from mediapipe.stores import open_store
 from mediapipe.transfer import Transfer, refusal_for
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from scrapy.crawler import Crawler
 
-    from mediapipe.store import MediaStore, TempFile
+    from mediapipe.store import MediaStore, StoredFile, TempFile
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +59,7 @@ class MediaPipeline:
         report_setting_errors_in_one_line()
         self.config = MediaConfig.from_settings(crawler.settings)
         check_components(crawler.settings, self.config)
-        self.store: MediaStore = FilesystemStore(self.config.store, fsync=self.config.fsync)
-        try:
-            self.store.open()
-        except StorageError as exc:
-            raise SettingError(f"MEDIAPIPE_STORE = {str(self.config.store)!r}: {exc}") from exc
+        self.store: MediaStore = open_store(self.config, crawler.settings)
         self.call = CallOptions()
         self._limiter = DownloadLimiter.from_settings(crawler.settings)
         self._lanes = Lanes(self.config.writer_threads)

@@ -90,7 +90,7 @@ class HostProfile:
 class MediaConfig:
     """The validated settings of one crawl."""
 
-    store: Path
+    store: Path | str  # a str for a URI such as s3://bucket/prefix/
     urls_field: str
     tags_field: str
     alt_field: str
@@ -132,7 +132,7 @@ class MediaConfig:
         if max_size is None:
             max_size = settings.getint("DOWNLOAD_MAXSIZE")
         return cls(
-            store=Path(_text(get("MEDIAPIPE_STORE"), "MEDIAPIPE_STORE")),
+            store=_store(_text(get("MEDIAPIPE_STORE"), "MEDIAPIPE_STORE")),
             urls_field=_field(get("MEDIAPIPE_URLS_FIELD"), "MEDIAPIPE_URLS_FIELD"),
             tags_field=_field(get("MEDIAPIPE_TAGS_FIELD"), "MEDIAPIPE_TAGS_FIELD"),
             alt_field=_field(get("MEDIAPIPE_ALT_FIELD"), "MEDIAPIPE_ALT_FIELD"),
@@ -158,6 +158,13 @@ class MediaConfig:
             retry_max_delay=_number(get("MEDIAPIPE_RETRY_MAX_DELAY"), "MEDIAPIPE_RETRY_MAX_DELAY"),
             max_pixels=_int(get("MEDIAPIPE_MAX_PIXELS"), "MEDIAPIPE_MAX_PIXELS", minimum=0),
         )
+
+
+def _store(value: str) -> Path | str:
+    # A URI stays a str: Path() would fold its "//" into "/".
+    from mediapipe.stores import store_scheme
+
+    return value if store_scheme(value) else Path(value)
 
 
 def _text(value: Any, name: str) -> str:

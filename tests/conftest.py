@@ -10,11 +10,23 @@ from scrapy import Request, Spider, signals
 from scrapy.utils.test import get_crawler
 
 from tests.mockserver import MockServer
+from tests.s3server import S3Server
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
     from scrapy.http import Response
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One S3-compatible server on 127.0.0.1 for the whole session, started on first use."""
+    running = S3Server(tmp_path_factory.mktemp("s3server"))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 @pytest.fixture
