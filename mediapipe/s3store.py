@@ -124,6 +124,11 @@ class S3Store:
     def new_temp(self) -> TempFile:
         return self._local.new_temp()
 
+    def close(self) -> None:
+        self._local.close()
+        if self._client is not None:
+            self._client.close()
+
     def lookup(self, key: str, max_age_days: float) -> StoredFile | None:
         if max_age_days <= 0:
             return None
