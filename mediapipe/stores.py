@@ -8,6 +8,7 @@ unopened :class:`~mediapipe.store.MediaStore`.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -36,8 +37,6 @@ def store_scheme(value: str) -> str | None:
 def join_store(store: str, folder: str) -> str:
     """``folder`` inside ``store``, for a local path or a URI alike."""
     if store_scheme(store) is None:
-        from pathlib import Path
-
         return str(Path(store) / folder)
     return store.rstrip("/") + "/" + folder + "/"
 
