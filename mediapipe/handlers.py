@@ -68,8 +68,7 @@ def _config(crawler: Crawler) -> MediaConfig | None:
         return None  # the media middleware, built next, stops the crawl with the error
 
 
-def _policy(crawler: Crawler) -> AddressPolicy:
-    config = _config(crawler)
+def _policy(config: MediaConfig | None) -> AddressPolicy:
     if config is None:
         return AddressPolicy(allow_private=False, allowed_hosts=())
     return AddressPolicy(config.allow_private_networks, config.allowed_hosts)
@@ -156,12 +155,12 @@ class MediaHTTP11DownloadHandler(HTTP11DownloadHandler):
 
         # Media connections never mix with page ones: direct ones are checked as they connect,
         # and every one parses answers as the aiohttp handler does.
-        self._media_pool = PeerCheckingPool(reactor, _policy(crawler))
+        config = _config(crawler)
+        self._media_pool = PeerCheckingPool(reactor, _policy(config))
         self._proxied_media_pool = HTTPConnectionPool(reactor, persistent=True)
         for pool in (self._media_pool, self._proxied_media_pool):
             pool.maxPersistentPerHost = self._pool.maxPersistentPerHost
             pool._factory = MediaClientFactory
-        config = _config(crawler)
         profiles = config.host_profiles if config is not None else {}
         choices = {
             host: profile.verify_tls
@@ -234,7 +233,7 @@ class MediaAiohttpDownloadHandler(compat.AiohttpDownloadHandler):
         # Scrapy's session with a connector that checks addresses; the same options otherwise.
         self._session = aiohttp.ClientSession(
             connector=PeerCheckingConnector(
-                _policy(crawler),
+                _policy(_config(crawler)),
                 local_addr=self._bind_address,
                 limit=connector.limit if connector is not None else 100,
                 limit_per_host=connector.limit_per_host if connector is not None else 0,
