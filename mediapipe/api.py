@@ -16,7 +16,7 @@ from mediapipe.middleware import MediaDownloaderMiddleware
 from mediapipe.options import SPIDER_ATTRIBUTE, CallOptions
 from mediapipe.pipeline import MediaPipeline
 from mediapipe.settings import DEFAULTS, MediaConfig
-from mediapipe.stores import join_store
+from mediapipe.store.registry import join_store
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator, Mapping, Sequence

@@ -34,7 +34,7 @@ from mediapipe.records import MediaRecord, local_url, with_provenance
 from mediapipe.settings import MediaConfig, report_setting_errors_in_one_line
 from mediapipe.sniff import SNIFF_BYTES, Verdict, judge_body
 from mediapipe.spool import Lanes
-from mediapipe.stores import open_store
+from mediapipe.store.registry import open_store
 from mediapipe.transfer import Transfer, refusal_for
 
 if TYPE_CHECKING:
@@ -44,7 +44,9 @@ if TYPE_CHECKING:
 
     from scrapy.crawler import Crawler
 
-    from mediapipe.store import MediaStore, StoredFile, TempFile
+    from mediapipe.store.index import StoredFile
+    from mediapipe.store.protocol import MediaStore
+    from mediapipe.store.temp import TempFile
 
 logger = logging.getLogger(__name__)
 

@@ -162,7 +162,7 @@ class MediaConfig:
 
 def _store(value: str) -> Path | str:
     # A URI stays a str: Path() would fold its "//" into "/".
-    from mediapipe.stores import store_scheme
+    from mediapipe.store.registry import store_scheme
 
     return value if store_scheme(value) else Path(value)
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from concurrent.futures import Executor
 
-    from mediapipe.store import TempFile
+    from mediapipe.store.temp import TempFile
 
 # Bytes queued for one file before its producer is paused, and the level to resume at.
 HIGH_WATER = 4 * 1024 * 1024

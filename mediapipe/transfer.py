@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
     from scrapy.http import Headers
 
-    from mediapipe.store import MediaStore, TempFile
+    from mediapipe.store.protocol import MediaStore
+    from mediapipe.store.temp import TempFile
 
 _DECODE_CHUNK = 256 * 1024
 GZIP_ENCODINGS = frozenset({"gzip", "x-gzip"})

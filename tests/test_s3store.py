@@ -15,10 +15,10 @@ import pytest
 import pytest_twisted
 from scrapy.settings import Settings
 
-from mediapipe.s3store import S3Store
 from mediapipe.settings import MediaConfig, SettingError
 from mediapipe.store import FilesystemStore, StorageError
-from mediapipe.stores import join_store, store_scheme
+from mediapipe.store.registry import join_store, store_scheme
+from mediapipe.store.s3 import S3Store
 from tests import media
 from tests.mockserver import body
 from tests.s3server import BUCKET, free_ports
@@ -313,10 +313,10 @@ async def test_a_stale_multipart_upload_is_aborted_at_the_next_start(
 async def test_a_large_file_goes_up_in_parts_and_arrives_whole(
     crawl: Crawl, server: MockServer, place: Place, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mediapipe.s3store
+    import mediapipe.store.s3
 
-    monkeypatch.setattr(mediapipe.s3store, "MULTIPART_THRESHOLD", 5 * 1024 * 1024)
-    monkeypatch.setattr(mediapipe.s3store, "MULTIPART_CHUNK", 5 * 1024 * 1024)
+    monkeypatch.setattr(mediapipe.store.s3, "MULTIPART_THRESHOLD", 5 * 1024 * 1024)
+    monkeypatch.setattr(mediapipe.store.s3, "MULTIPART_CHUNK", 5 * 1024 * 1024)
     big = media.image_bytes("PNG", (16, 16), "red") + b"\0" * (11 * 1024 * 1024)
     server.httpd.routes["/big.png"] = body(big, "image/png")
     result = await crawl([{"images": [f"{server.url}/big.png"]}], place.settings())
@@ -395,7 +395,7 @@ def test_a_missing_boto3_is_a_clear_setting_error(place: Place, tmp_path: Path) 
         sys.modules["boto3"] = None  # as if it were not installed
         from scrapy.settings import Settings
         from mediapipe.settings import MediaConfig, SettingError
-        from mediapipe.stores import open_store
+        from mediapipe.store.registry import open_store
 
         settings = Settings(json.loads(sys.argv[1]))
         try:

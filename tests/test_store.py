@@ -281,7 +281,7 @@ def test_damaged_database_is_set_aside_and_rebuilt(
         database.write_bytes(data[:4096] + b"\0" * 512 + data[4608 : len(data) // 2])
     damaged = database.read_bytes()
 
-    with caplog.at_level(logging.WARNING, logger="mediapipe.index"):
+    with caplog.at_level(logging.WARNING, logger="mediapipe.store.index"):
         store = reopened(root)
     try:
         assert store.lookup(f"{0:016x}", 90) is None

@@ -3,7 +3,7 @@ is a local folder.
 
 ``MEDIAPIPE_STORE_SCHEMES`` adds or overrides schemes: ``{"scheme": "package.module.Class"}``
 (or the class itself). A store class has ``from_config(config, settings)`` returning an
-unopened :class:`~mediapipe.store.MediaStore`.
+unopened :class:`~mediapipe.store.protocol.MediaStore`.
 """
 
 from __future__ import annotations
@@ -15,16 +15,17 @@ from urllib.parse import urlsplit
 from scrapy.utils.misc import load_object
 
 from mediapipe.settings import SettingError
-from mediapipe.store import FilesystemStore, StorageError
+from mediapipe.store.local import FilesystemStore
+from mediapipe.store.protocol import StorageError
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
     from mediapipe.settings import MediaConfig
-    from mediapipe.store import MediaStore
+    from mediapipe.store.protocol import MediaStore
 
 STORE_SCHEMES: dict[str, str] = {
-    "s3": "mediapipe.s3store.S3Store",
+    "s3": "mediapipe.store.s3.S3Store",
 }
 
 

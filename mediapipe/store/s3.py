@@ -18,13 +18,15 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from mediapipe.settings import SettingError
-from mediapipe.store import FilesystemStore, StorageError, StoredFile
+from mediapipe.store.index import StoredFile
+from mediapipe.store.local import FilesystemStore
+from mediapipe.store.protocol import StorageError
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
     from mediapipe.settings import MediaConfig
-    from mediapipe.store import TempFile
+    from mediapipe.store.temp import TempFile
 
 INSTALL_HINT = "pip install 'scrapy-mediapipe[s3]'"
 INDEX_FOLDER = ".mediapipe/index/"

@@ -1,117 +1,22 @@
-"""Where stored media live: a small store protocol and the local-folder store.
-
-Bytes reach a store only through :class:`TempFile`, chunk by chunk as they arrive; a file gets
-its final name only by an atomic rename after it was validated (contract §7.4).
-"""
+"""The local-folder store: media files in one folder, index and temporary files under
+``.mediapipe/``; a file gets its final name by an atomic rename."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import secrets
 import time
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING
 
-from mediapipe.index import ReuseIndex, StoredFile
+from mediapipe.store.index import ReuseIndex, StoredFile
+from mediapipe.store.protocol import StorageError
+from mediapipe.store.temp import TempFile
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-_META_DIR = ".mediapipe"
-
-
-class StorageError(OSError):
-    """The store could not take a file (full disk, permissions, bad target)."""
-
-
-class TempFile:
-    """A temporary file inside the store that hashes what is written to it.
-
-    The file is created by its first write, so that a worker thread, not the reactor thread,
-    pays for the creation (a few hundred microseconds each on a busy file system).
-    """
-
-    def __init__(self, path: Path, fsync: bool = False) -> None:
-        self.path = path
-        self.size = 0
-        self._fsync = fsync
-        self._hash = hashlib.sha256()
-        self._file: BinaryIO | None = None
-        self._closed = False
-
-    def _opened(self) -> BinaryIO:
-        if self._file is None:
-            self._file = self.path.open("xb")
-        return self._file
-
-    def write(self, data: bytes | memoryview) -> None:
-        self._opened().write(data)
-        self._hash.update(data)
-        self.size += len(data)
-
-    def read_head(self, count: int) -> bytes:
-        if self._file is not None and not self._file.closed:
-            self._file.flush()
-        with self.path.open("rb") as reader:
-            return reader.read(count)
-
-    @property
-    def sha256(self) -> str:
-        return self._hash.hexdigest()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        file = self._opened()
-        file.flush()
-        if self._fsync:
-            os.fsync(file.fileno())
-        file.close()
-        self._closed = True
-
-    def discard(self) -> None:
-        self._closed = True
-        if self._file is not None:
-            with contextlib.suppress(OSError):
-                self._file.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-
-
-class MediaStore(Protocol):
-    """What the pipeline needs from a place that keeps media files."""
-
-    root: Path
-
-    def open(self) -> None:
-        """Prepare the store and sweep what a killed run left behind."""
-
-    def new_temp(self) -> TempFile:
-        """A fresh temporary file that will receive one body."""
-
-    def lookup(self, key: str, max_age_days: float) -> StoredFile | None:
-        """The stored file for this source key, if present and fresh enough."""
-
-    def commit(
-        self,
-        temp: TempFile,
-        name: str,
-        key: str,
-        *,
-        mime: str | None,
-        width: int | None,
-        height: int | None,
-        credentials: bool,
-    ) -> StoredFile:
-        """Give a validated temporary file its final name and remember it under ``key``."""
-
-    def close(self) -> None:
-        """Release what :meth:`open` took (the index's connections)."""
+META_DIR = ".mediapipe"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -130,8 +35,8 @@ class FilesystemStore:
     def __init__(self, root: Path, *, fsync: bool = False) -> None:
         self.root = root
         self._fsync = fsync
-        self._tmp = root / _META_DIR / "tmp"
-        self._index = ReuseIndex(root / _META_DIR)
+        self._tmp = root / META_DIR / "tmp"
+        self._index = ReuseIndex(root / META_DIR)
         self._folders: set[str] = set()
 
     def open(self) -> None:
@@ -175,13 +80,13 @@ class FilesystemStore:
         """The path of ``name``, refusing anything that would leave the store: by its parts,
         and by where it resolves to (a symlink inside the store must not lead out)."""
         parts = name.replace("\\", "/").split("/")
-        if any(part in {"", ".", ".."} for part in parts) or parts[0] == _META_DIR:
+        if any(part in {"", ".", ".."} for part in parts) or parts[0] == META_DIR:
             raise StorageError(f"file name {name!r} would leave the media store")
         path = self.root.joinpath(*parts)
         if len(parts) > 1:  # a built name has no folder: only a caller's target needs this
             root = os.path.realpath(self.root)
             resolved = os.path.realpath(path)
-            meta = os.path.join(root, _META_DIR)
+            meta = os.path.join(root, META_DIR)
             if os.path.commonpath([root, resolved]) != root or resolved.startswith(meta + os.sep):
                 raise StorageError(f"file name {name!r} leads out of the media store")
         return path

@@ -1,0 +1,50 @@
+"""What the pipeline needs from a place that keeps media files, and how a store says no.
+
+Bytes reach a store only through a :class:`~mediapipe.store.temp.TempFile`, chunk by chunk as
+they arrive; a file gets its final name only once it was validated (contract §7.4).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from mediapipe.store.index import StoredFile
+    from mediapipe.store.temp import TempFile
+
+
+class StorageError(OSError):
+    """The store could not take a file (full disk, permissions, bad target)."""
+
+
+class MediaStore(Protocol):
+    """What the pipeline needs from a place that keeps media files."""
+
+    root: Path
+
+    def open(self) -> None:
+        """Prepare the store and sweep what a killed run left behind."""
+
+    def new_temp(self) -> TempFile:
+        """A fresh temporary file that will receive one body."""
+
+    def lookup(self, key: str, max_age_days: float) -> StoredFile | None:
+        """The stored file for this source key, if present and fresh enough."""
+
+    def commit(
+        self,
+        temp: TempFile,
+        name: str,
+        key: str,
+        *,
+        mime: str | None,
+        width: int | None,
+        height: int | None,
+        credentials: bool,
+    ) -> StoredFile:
+        """Give a validated temporary file its final name and remember it under ``key``."""
+
+    def close(self) -> None:
+        """Release what :meth:`open` took (the index's connections)."""
