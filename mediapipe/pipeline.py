@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections import Counter, OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from typing import Self
 
     from scrapy.crawler import Crawler
+    from scrapy.http import Headers
 
     from mediapipe.store.index import StoredFile
     from mediapipe.store.protocol import MediaStore
@@ -208,21 +210,24 @@ class MediaPipeline:
             raise MediaError("unsupported-url", "only http(s), data: and local /paths are taken")
         if not host:
             raise MediaError("unsupported-url", "the URL names no host")
-        reused = await self._reusable(key)
-        if reused is not None:
-            logger.debug("Media (uptodate): %s is %s", shown(source), reused.path)
-            return self._record(source, reused, "uptodate")
-        return await self._download(source, url, key, tags, alt)
+        stored = await self._stored(key)
+        if stored is not None and self._fresh(stored):
+            logger.debug("Media (uptodate): %s is %s", shown(source), stored.path)
+            return self._record(source, stored, "uptodate")
+        # An expired file the server gave validators for is asked about, not fetched blindly.
+        known = stored if stored is not None and (stored.etag or stored.last_modified) else None
+        return await self._download(source, url, key, tags, alt, known)
 
-    async def _reusable(self, key: str) -> StoredFile | None:
-        """The stored file of this source, if it is fresh and the current settings would still
+    def _fresh(self, stored: StoredFile) -> bool:
+        return time.time() - stored.stored_at <= self.config.expires_days * 86400
+
+    async def _stored(self, key: str) -> StoredFile | None:
+        """The stored file of this source, of any age, if the current settings would still
         accept it (contract §8); a caller-chosen target is always written anew."""
         if self.call.target:
             return None
         loop = asyncio.get_running_loop()
-        stored = await loop.run_in_executor(
-            self._lookups, self.store.lookup, key, self.config.expires_days
-        )
+        stored = await loop.run_in_executor(self._lookups, self.store.lookup, key)
         if stored is None:
             return None
         max_size = self.config.max_size
@@ -234,12 +239,15 @@ class MediaPipeline:
             return None
         return stored
 
-    async def _download(self, source: str, url: str, key: str, tags: Any, alt: Any) -> MediaRecord:
+    async def _download(
+        self, source: str, url: str, key: str, tags: Any, alt: Any, known: StoredFile | None
+    ) -> MediaRecord:
+        """Fetch and store a source; ``known`` is an expired stored copy to revalidate."""
         host = urlsplit(url).hostname or ""
         attempt = 0
         while True:
             try:
-                stored = await self._attempt(source, url, host, key, tags, alt)
+                stored, revalidated = await self._attempt(source, url, host, key, tags, alt, known)
                 break
             except MediaError as failure:
                 if attempt >= self.config.retry_times or failure.reason not in RETRIED_REASONS:
@@ -258,13 +266,25 @@ class MediaPipeline:
                     shown(source),
                 )
                 await asyncio.sleep(delay)
+        if revalidated:
+            logger.debug("Media (uptodate, not modified): %s is %s", shown(source), stored.path)
+            self._inc("revalidated")
+            return self._record(source, stored, "uptodate")
         logger.debug("Media (downloaded): %s as %s", shown(source), stored.path)
         self._count_file(stored)
         return self._record(source, stored, "downloaded")
 
     async def _attempt(
-        self, source: str, url: str, host: str, key: str, tags: Any, alt: Any
-    ) -> StoredFile:
+        self,
+        source: str,
+        url: str,
+        host: str,
+        key: str,
+        tags: Any,
+        alt: Any,
+        known: StoredFile | None,
+    ) -> tuple[StoredFile, bool]:
+        """The stored file, and whether it is ``known`` found unchanged by the server."""
         # The place is held until the file is committed: bytes still queued for the disk count
         # against the limit, so a disk slower than the network cannot make memory grow.
         async with self._limiter.place(host):
@@ -275,7 +295,7 @@ class MediaPipeline:
             if self.call.headers:
                 transfer.restrict_headers(host, self.call.headers)
             try:
-                return await self._fetch_and_store(url, key, transfer, tags, alt)
+                return await self._fetch_and_store(url, key, transfer, tags, alt, known)
             except Exception as exc:
                 transfer.discard()
                 failure: MediaError | None
@@ -297,10 +317,18 @@ class MediaPipeline:
         return min(delay, self.config.retry_max_delay)
 
     async def _fetch_and_store(
-        self, url: str, key: str, transfer: Transfer, tags: Any, alt: Any
-    ) -> StoredFile:
+        self, url: str, key: str, transfer: Transfer, tags: Any, alt: Any, known: StoredFile | None
+    ) -> tuple[StoredFile, bool]:
         assert self.crawler.engine is not None
-        response = await self.crawler.engine.download_async(self._request(url, transfer))
+        request = self._request(url, transfer, known)
+        response = await self.crawler.engine.download_async(request)
+        if response.status == 304 and known is not None:
+            loop = asyncio.get_running_loop()
+            try:
+                fresh = await loop.run_in_executor(self._lookups, self.store.refresh, key, known)
+            except OSError as exc:
+                raise MediaError("storage", str(exc)) from exc
+            return fresh, True
         if not 200 <= response.status < 300 or response.status == 206:
             # The URL is in the log line already; only a redirect's target is worth adding.
             final = f"from {response.url}" if response.url != url else ""
@@ -315,7 +343,7 @@ class MediaPipeline:
         ext = choose_extension(transfer.verdict.ext, transfer.declared, response.url)
         name = self._name(key, epoch, ext, tags, alt)
         credentials = transfer.used_credentials or self.call.carries_credentials
-        return await self._save(
+        stored = await self._save(
             transfer.lane,
             transfer.temp,
             name,
@@ -323,9 +351,11 @@ class MediaPipeline:
             transfer.verdict,
             transfer.check_written,
             credentials=credentials,
+            validators=validators_of(response.headers),
         )
+        return stored, False
 
-    def _request(self, url: str, transfer: Transfer) -> Request:
+    def _request(self, url: str, transfer: Transfer, known: StoredFile | None) -> Request:
         meta: dict[str, Any] = {
             META_KEY: transfer,
             "allow_offsite": True,
@@ -342,11 +372,17 @@ class MediaPipeline:
         cookies: dict[str | bytes, str | bytes | bool | float | int] = {
             name: value for name, value in self.call.cookies.items()
         }
+        headers: dict[str, str] = dict(self.call.headers)
+        if known is not None:
+            if known.etag:
+                headers["If-None-Match"] = known.etag
+            if known.last_modified:
+                headers["If-Modified-Since"] = known.last_modified
         try:
             return Request(
                 url,
                 meta=meta,
-                headers=self.call.headers or None,
+                headers=headers or None,
                 cookies=cookies or None,
                 dont_filter=True,
             )
@@ -369,12 +405,21 @@ class MediaPipeline:
         check_written: Callable[[], None],
         *,
         credentials: bool,
+        validators: tuple[str | None, str | None] = (None, None),
     ) -> StoredFile:
         """Measure and commit a validated file on its lane, after its last chunk is written."""
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(
-                lane, self._save_blocking, temp, name, key, verdict, check_written, credentials
+                lane,
+                self._save_blocking,
+                temp,
+                name,
+                key,
+                verdict,
+                check_written,
+                credentials,
+                validators,
             )
         except (OSError, ValueError) as exc:
             raise MediaError("storage", str(exc)) from exc
@@ -387,6 +432,7 @@ class MediaPipeline:
         verdict: Verdict,
         check_written: Callable[[], None],
         credentials: bool,
+        validators: tuple[str | None, str | None],
     ) -> StoredFile:
         try:
             check_written()
@@ -407,11 +453,13 @@ class MediaPipeline:
             width=size[0] if size else None,
             height=size[1] if size else None,
             credentials=credentials,
+            etag=validators[0],
+            last_modified=validators[1],
         )
 
     async def _store_data_uri(self, source: str, key: str, tags: Any, alt: Any) -> MediaRecord:
-        reused = await self._reusable(key)
-        if reused is not None:
+        reused = await self._stored(key)
+        if reused is not None and self._fresh(reused):
             return self._record(source, reused, "data")
         loop = asyncio.get_running_loop()
         lane = self._lanes.pick()
@@ -547,6 +595,9 @@ class MediaPipeline:
             self._inc(f"failed/{record.reason}")
 
     def _count_file(self, stored: StoredFile) -> None:
+        if stored.deduplicated:
+            self._inc("deduplicated")
+            return
         self._inc("stored_files")
         self._inc("stored_bytes", stored.size)
 
@@ -571,7 +622,18 @@ class MediaPipeline:
             f"{counts['status/failed']} failed"
             + (f" ({failed})" if failed else "")
             + f"; {counts['stored_files']} files, {counts['stored_bytes']} bytes written"
+            + (f", {counts['deduplicated']} deduplicated" if counts["deduplicated"] else "")
+            + (f", {counts['revalidated']} revalidated" if counts["revalidated"] else "")
         )
+
+
+def validators_of(headers: Headers) -> tuple[str | None, str | None]:
+    """A response's ``ETag`` and ``Last-Modified``, kept to revalidate the file later."""
+    etag, last_modified = headers.get(b"ETag"), headers.get(b"Last-Modified")
+    return (
+        etag.decode("latin-1") if etag else None,
+        last_modified.decode("latin-1") if last_modified else None,
+    )
 
 
 def _nothing_to_check() -> None:

@@ -46,7 +46,9 @@ class Progress:
             # CoreStats counts as pages too.
             pages=stats.get_value("response_received_count", 0) - media_responses,
             items=stats.get_value("item_scraped_count", 0),
-            files=stats.get_value("mediapipe/stored_files", 0),
+            # A deduplicated source is stored too, though no byte of it was written.
+            files=stats.get_value("mediapipe/stored_files", 0)
+            + stats.get_value("mediapipe/deduplicated", 0),
             stored_bytes=stats.get_value("mediapipe/stored_bytes", 0),
             failed=stats.get_value("mediapipe/status/failed", 0),
             in_flight=in_flight,

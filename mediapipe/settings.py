@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "MEDIAPIPE_EXPIRES": 90,
     "MEDIAPIPE_CACHE_SIZE": 10_000,
     "MEDIAPIPE_FSYNC": False,
+    "MEDIAPIPE_DEDUPLICATE": True,
     "MEDIAPIPE_WRITER_THREADS": 2,
     "MEDIAPIPE_ALLOW_PRIVATE_NETWORKS": False,
     "MEDIAPIPE_ALLOWED_HOSTS": [],
@@ -111,6 +112,7 @@ class MediaConfig:
     retry_backoff: float = 0.5
     retry_max_delay: float = 30.0
     max_pixels: int = 178_956_970
+    deduplicate: bool = True
 
     def __post_init__(self) -> None:
         fields = [self.urls_field, self.tags_field, self.alt_field]
@@ -157,6 +159,7 @@ class MediaConfig:
             retry_backoff=_number(get("MEDIAPIPE_RETRY_BACKOFF"), "MEDIAPIPE_RETRY_BACKOFF"),
             retry_max_delay=_number(get("MEDIAPIPE_RETRY_MAX_DELAY"), "MEDIAPIPE_RETRY_MAX_DELAY"),
             max_pixels=_int(get("MEDIAPIPE_MAX_PIXELS"), "MEDIAPIPE_MAX_PIXELS", minimum=0),
+            deduplicate=_bool(get("MEDIAPIPE_DEDUPLICATE"), "MEDIAPIPE_DEDUPLICATE"),
         )
 
 

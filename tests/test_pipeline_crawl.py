@@ -585,15 +585,17 @@ async def test_summary_line_and_stats(
     assert result.stat("mediapipe/status/local") == 1
     assert result.stat("mediapipe/status/failed") == 1
     assert result.stat("mediapipe/failed/http-404") == 1
-    assert result.stat("mediapipe/stored_bytes") == 2 * len(media.PNG)
-    assert result.stat("mediapipe/stored_files") == 2
+    # The data: URI holds the downloaded PNG's bytes: stored once.
+    assert result.stat("mediapipe/stored_bytes") == len(media.PNG)
+    assert result.stat("mediapipe/stored_files") == 1
+    assert result.stat("mediapipe/deduplicated") == 1
     summary = [r.getMessage() for r in caplog.records if r.getMessage().startswith("mediapipe:")]
     assert summary == [
         "mediapipe: 1 distinct sources were root-relative paths (such as '/x'), kept as "
         "local paths and not downloaded; if they are URLs of the crawled site, join them to "
         "their page in the spider: response.urljoin(src)",
         "mediapipe: 4 sources in 1 items: 1 downloaded, 1 from data URIs, 0 reused, 1 local, "
-        f"1 failed (http-404: 1); 2 files, {2 * len(media.PNG)} bytes written",
+        f"1 failed (http-404: 1); 1 files, {len(media.PNG)} bytes written, 1 deduplicated",
     ]
     # The summary is the crawl log's last line.
     assert caplog.records[-1].getMessage() == summary[-1]

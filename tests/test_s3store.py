@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from tests.s3server import S3Server
 
 INDEX = ".mediapipe/index/"
+CONTENT = ".mediapipe/content/"
 
 
 @dataclass
@@ -190,7 +191,11 @@ async def test_downloads_become_objects_with_their_bytes_and_type_and_are_reused
     entries = [json.loads(place.get(key)[0]) for key in index]
     assert sorted(entry["path"] for entry in entries) == sorted([png["path"], mp4["path"]])
     assert {entry["size"] for entry in entries} == {len(media.PNG), len(media.MP4)}
-    assert sorted(place.names()) == sorted([png["path"], mp4["path"], *index])
+    content = [key for key in place.names() if key.startswith(CONTENT)]
+    assert sorted(json.loads(place.get(key)[0])["path"] for key in content) == sorted(
+        [png["path"], mp4["path"]]
+    )
+    assert sorted(place.names()) == sorted([png["path"], mp4["path"], *index, *content])
     assert place.leftovers() == []
 
     server.reset()

@@ -63,28 +63,32 @@ def test_commit_renames_into_place_and_indexes(store: FilesystemStore) -> None:
     assert not temp.path.exists()
     assert record.sha256 == "bef57ec7f53a6d40beb640a780a639c83bc29ac8a9816f1fc6c5c6dcd93c4721"
     assert (record.path, record.size, record.width, record.height) == ("x.png", 6, 3, 4)
-    assert store.lookup(KEY, 90) == record
+    assert store.lookup(KEY) == record
 
 
-def test_lookup_respects_age_and_presence(store: FilesystemStore) -> None:
+def test_lookup_finds_a_whole_file_of_any_age_and_refresh_restarts_its_age(
+    store: FilesystemStore,
+) -> None:
     commit(store, b"data", "y.png")
-    assert store.lookup(KEY, 90) is not None
-    assert store.lookup(KEY, 0) is None
-    set_index_field(store.root, KEY, "stored_at", time.time() - 2 * 86400)
-    assert store.lookup(KEY, 3) is not None
-    assert store.lookup(KEY, 1) is None
+    set_index_field(store.root, KEY, "stored_at", 1000.0)
+    old = store.lookup(KEY)
+    assert old is not None and old.stored_at == 1000.0
+    fresh = store.refresh(KEY, old)
+    assert time.time() - fresh.stored_at < 60
+    assert index_entry(store.root, KEY)["stored_at"] == fresh.stored_at  # type: ignore[index]
+    assert store.lookup(KEY) == fresh
     (store.root / "y.png").write_bytes(b"changed size")
-    assert store.lookup(KEY, 3) is None
+    assert store.lookup(KEY) is None
     (store.root / "y.png").unlink()
-    assert store.lookup(KEY, 3) is None
-    assert store.lookup("ffffffffffffffff", 3) is None
+    assert store.lookup(KEY) is None
+    assert store.lookup("ffffffffffffffff") is None
 
 
 def test_entry_whose_path_leaves_the_store_means_not_stored(store: FilesystemStore) -> None:
     commit(store, b"data", "z.png")
     (store.root.parent / "z.png").write_bytes(b"data")
     set_index_field(store.root, KEY, "path", "../z.png")
-    assert store.lookup(KEY, 90) is None
+    assert store.lookup(KEY) is None
 
 
 def test_recommit_replaces_the_old_file_atomically(store: FilesystemStore) -> None:
@@ -214,6 +218,8 @@ def test_entry_is_written_only_by_the_commit(store: FilesystemStore) -> None:
         "width": 1,
         "height": 2,
         "credentials": 0,
+        "etag": None,
+        "last_modified": None,
     }
     temp.discard()
 
@@ -227,7 +233,7 @@ def test_failed_rename_leaves_no_entry_and_the_old_file(store: FilesystemStore) 
     with pytest.raises(StorageError, match=r"cannot store busy\.png"):
         store.commit(temp, "busy.png", KEY, mime=None, width=None, height=None, credentials=False)
     assert index_entry(store.root, KEY) is None
-    assert store.lookup(KEY, 90) is None
+    assert store.lookup(KEY) is None
     assert not temp.path.exists()
     assert (store.root / "kept.png").read_bytes() == b"old"
 
@@ -239,8 +245,8 @@ def test_entries_survive_reopening(store: FilesystemStore) -> None:
     store.close()
     again = reopened(store.root)
     try:
-        first = again.lookup("1111111111111111", 90)
-        second = again.lookup("2222222222222222", 90)
+        first = again.lookup("1111111111111111")
+        second = again.lookup("2222222222222222")
     finally:
         again.close()
     assert first is not None
@@ -258,7 +264,7 @@ def test_commits_from_many_threads_all_land(store: FilesystemStore) -> None:
         list(pool.map(write, range(200)))
     assert index_keys(store.root) == sorted(f"{n:016x}" for n in range(200))
     for n in (0, 57, 199):
-        found = store.lookup(f"{n:016x}", 90)
+        found = store.lookup(f"{n:016x}")
         assert found is not None
         assert (found.path, found.size) == (f"t{n}.png", 3 * len(str(n)))
 
@@ -284,9 +290,9 @@ def test_damaged_database_is_set_aside_and_rebuilt(
     with caplog.at_level(logging.WARNING, logger="mediapipe.store.index"):
         store = reopened(root)
     try:
-        assert store.lookup(f"{0:016x}", 90) is None
+        assert store.lookup(f"{0:016x}") is None
         commit(store, b"fresh", "fresh.png")
-        found = store.lookup(KEY, 90)
+        found = store.lookup(KEY)
     finally:
         store.close()
     assert found is not None
@@ -335,7 +341,7 @@ def test_two_processes_share_one_store(store: FilesystemStore) -> None:
     keys = index_keys(store.root)
     assert len(keys) == 600
     assert keys == sorted([f"c{n:015x}" for n in range(300)] + [f"p{n:015x}" for n in range(300)])
-    found = store.lookup(f"c{299:015x}", 90)
+    found = store.lookup(f"c{299:015x}")
     assert found == StoredFile(
         "child299.png",
         len(b"child 299"),
@@ -379,8 +385,8 @@ def test_entries_of_version_0_1_are_carried_into_the_database(tmp_path: Path) ->
 
     store = reopened(root)
     try:
-        found = store.lookup(KEY, 90)
-        stale = store.lookup("ab00000000000000", 90)
+        found = store.lookup(KEY)
+        stale = store.lookup("ab00000000000000")
     finally:
         store.close()
     assert found == StoredFile("old.png", 8, sha, "image/png", 5, 6, now - 3600, True)
@@ -410,7 +416,7 @@ def test_a_migrated_entry_never_replaces_a_newer_one(store: FilesystemStore) -> 
     )
     again = reopened(store.root)
     try:
-        found = again.lookup(KEY, 90)
+        found = again.lookup(KEY)
     finally:
         again.close()
     assert found is not None

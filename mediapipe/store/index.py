@@ -15,7 +15,7 @@ import logging
 import os
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -44,6 +44,19 @@ class StoredFile:
     # Whether credentials went with the download (contract §8). An entry written before this was
     # recorded counts as credentialed: provenance is left off rather than risk a leak.
     credentials: bool = True
+    # The response's validators, sent back as If-None-Match / If-Modified-Since once the file
+    # is older than MEDIAPIPE_EXPIRES.
+    etag: str | None = None
+    last_modified: str | None = None
+    # What the store knows these bytes by (an object's ETag in a bucket): an entry that shares
+    # another source's object is valid only while that object is still the same one.
+    version: str | None = None
+    # Set by a commit that found the same bytes already stored; not kept in the index.
+    deduplicated: bool = field(default=False, compare=False)
+
+    def refreshed(self, now: float) -> StoredFile:
+        """The same file, its age starting again (a revalidation said it is unchanged)."""
+        return replace(self, stored_at=now, deduplicated=False)
 
 
 _SCHEMA = """
@@ -56,18 +69,35 @@ CREATE TABLE IF NOT EXISTS entries (
     width INTEGER,
     height INTEGER,
     stored_at REAL NOT NULL,
-    credentials INTEGER NOT NULL
+    credentials INTEGER NOT NULL,
+    etag TEXT,
+    last_modified TEXT
 ) WITHOUT ROWID
 """
-_COLUMNS = "path, size, sha256, mime, width, height, stored_at, credentials"
-_UPSERT = f"INSERT OR REPLACE INTO entries (key, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# Finds a file with given bytes among all entries, for deduplication.
+_CONTENT_INDEX = "CREATE INDEX IF NOT EXISTS entries_by_content ON entries (sha256, size)"
+# Columns added after the first databases were written, with their type.
+_ADDED_COLUMNS = {"etag": "TEXT", "last_modified": "TEXT"}
+_FIELDS = (
+    "path",
+    "size",
+    "sha256",
+    "mime",
+    "width",
+    "height",
+    "stored_at",
+    "credentials",
+    "etag",
+    "last_modified",
+)
+_COLUMNS = ", ".join(_FIELDS)
+_PLACES = ", ".join("?" * (len(_FIELDS) + 1))
+_UPSERT = f"INSERT OR REPLACE INTO entries (key, {_COLUMNS}) VALUES ({_PLACES})"
 # A migrated 0.1 entry never replaces a newer one another process has written meanwhile.
 _MIGRATE = (
-    f"INSERT INTO entries (key, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT(key) DO UPDATE SET path = excluded.path, size = excluded.size, "
-    "sha256 = excluded.sha256, mime = excluded.mime, width = excluded.width, "
-    "height = excluded.height, stored_at = excluded.stored_at, "
-    "credentials = excluded.credentials WHERE excluded.stored_at > entries.stored_at"
+    f"INSERT INTO entries (key, {_COLUMNS}) VALUES ({_PLACES}) ON CONFLICT(key) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in _FIELDS)
+    + " WHERE excluded.stored_at > entries.stored_at"
 )
 
 
@@ -89,6 +119,15 @@ def _row(key: str, record: StoredFile) -> tuple[Any, ...]:
         record.height,
         record.stored_at,
         int(record.credentials),
+        record.etag,
+        record.last_modified,
+    )
+
+
+def _entry(row: tuple[Any, ...]) -> StoredFile:
+    path, size, sha256, mime, width, height, stored_at, credentials, etag, last_modified = row
+    return StoredFile(
+        path, size, sha256, mime, width, height, stored_at, bool(credentials), etag, last_modified
     )
 
 
@@ -144,6 +183,11 @@ class ReuseIndex:
             raise sqlite3.DatabaseError("quick_check failed")
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute(_SCHEMA)
+        present = {row[1] for row in connection.execute("PRAGMA table_info(entries)")}
+        for name, kind in _ADDED_COLUMNS.items():
+            if name not in present:
+                connection.execute(f"ALTER TABLE entries ADD COLUMN {name} {kind}")
+        connection.execute(_CONTENT_INDEX)
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
@@ -175,10 +219,34 @@ class ReuseIndex:
             )
         except sqlite3.Error:
             return None
-        if row is None:
-            return None
-        path, size, sha256, mime, width, height, stored_at, credentials = row
-        return StoredFile(path, size, sha256, mime, width, height, stored_at, bool(credentials))
+        return None if row is None else _entry(row)
+
+    def with_content(self, sha256: str, size: int) -> list[StoredFile]:
+        """Entries whose file has these bytes, newest first; an unreadable index has none."""
+        try:
+            rows = (
+                self._connection()
+                .execute(
+                    f"SELECT {_COLUMNS} FROM entries WHERE sha256 = ? AND size = ? "
+                    "ORDER BY stored_at DESC LIMIT 8",
+                    (sha256, size),
+                )
+                .fetchall()
+            )
+        except sqlite3.Error:
+            return []
+        return [_entry(row) for row in rows]
+
+    def touch(self, key: str, record: StoredFile, stored_at: float) -> bool:
+        """Give ``key``'s entry a new age if it is still ``record``; whether it was."""
+        try:
+            changed = self._connection().execute(
+                "UPDATE entries SET stored_at = ? WHERE key = ? AND sha256 = ? AND path = ?",
+                (stored_at, key, record.sha256, record.path),
+            )
+        except sqlite3.Error as exc:
+            raise _os_error(exc, f"cannot refresh {record.path} in the reuse index") from exc
+        return changed.rowcount == 1
 
     def put(self, key: str, record: StoredFile) -> None:
         try:

@@ -7,6 +7,7 @@ import contextlib
 import os
 import secrets
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from mediapipe.store.index import ReuseIndex, StoredFile
@@ -32,9 +33,10 @@ def _pid_alive(pid: int) -> bool:
 class FilesystemStore:
     """Media files in one local folder; index and temporary files under ``.mediapipe/``."""
 
-    def __init__(self, root: Path, *, fsync: bool = False) -> None:
+    def __init__(self, root: Path, *, fsync: bool = False, deduplicate: bool = True) -> None:
         self.root = root
         self._fsync = fsync
+        self._deduplicate = deduplicate
         self._tmp = root / META_DIR / "tmp"
         self._index = ReuseIndex(root / META_DIR)
         self._folders: set[str] = set()
@@ -73,8 +75,10 @@ class FilesystemStore:
         return removed
 
     def new_temp(self) -> TempFile:
-        name = f"{os.getpid()}-{_RUN_TAG}-{secrets.token_hex(8)}.part"
-        return TempFile(self._tmp / name, fsync=self._fsync)
+        return TempFile(self._temp_path(), fsync=self._fsync)
+
+    def _temp_path(self) -> Path:
+        return self._tmp / f"{os.getpid()}-{_RUN_TAG}-{secrets.token_hex(8)}.part"
 
     def final_path(self, name: str) -> Path:
         """The path of ``name``, refusing anything that would leave the store: by its parts,
@@ -91,9 +95,7 @@ class FilesystemStore:
                 raise StorageError(f"file name {name!r} leads out of the media store")
         return path
 
-    def lookup(self, key: str, max_age_days: float) -> StoredFile | None:
-        if max_age_days <= 0:
-            return None
+    def lookup(self, key: str) -> StoredFile | None:
         record = self._index.get(key)
         if record is None:
             return None
@@ -101,9 +103,12 @@ class FilesystemStore:
             size = os.stat(self.final_path(record.path)).st_size
         except OSError:
             return None
-        if size != record.size or time.time() - record.stored_at > max_age_days * 86400:
-            return None
-        return record
+        return record if size == record.size else None
+
+    def refresh(self, key: str, stored: StoredFile) -> StoredFile:
+        fresh = stored.refreshed(time.time())
+        self._index.touch(key, stored, fresh.stored_at)
+        return fresh
 
     def commit(
         self,
@@ -115,6 +120,8 @@ class FilesystemStore:
         width: int | None,
         height: int | None,
         credentials: bool,
+        etag: str | None = None,
+        last_modified: str | None = None,
     ) -> StoredFile:
         try:
             temp.close()
@@ -131,6 +138,8 @@ class FilesystemStore:
             height=height,
             stored_at=time.time(),
             credentials=credentials,
+            etag=etag,
+            last_modified=last_modified,
         )
         # The index entry is committed first: if it cannot be, nothing reaches a final name and
         # no good file already there is replaced. An entry whose rename then fails (or whose
@@ -142,13 +151,41 @@ class FilesystemStore:
         except OSError as exc:
             temp.discard()
             raise StorageError(exc.errno, f"cannot store {name}: {exc.strerror}") from exc
+        placed = self._linked_copy(record) if self._deduplicate else None
         try:
-            os.replace(temp.path, final)
+            os.replace(placed or temp.path, final)
         except OSError as exc:
             temp.discard()
+            if placed is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(placed)
             self._index.forget(key, record)
             raise StorageError(exc.errno, f"cannot store {name}: {exc.strerror}") from exc
-        return record
+        if placed is None:
+            return record
+        temp.discard()
+        return replace(record, deduplicated=True)
+
+    def _linked_copy(self, record: StoredFile) -> str | None:
+        """A new hard link, in the temporary folder, to a stored file with the same bytes.
+
+        A hard link rather than an entry pointing at the other file: each source keeps the
+        name the contract gives it, and replacing one source's file later (os.replace makes a
+        new file) never changes another's. None when there is no such file or the file system
+        takes no hard links: the body is then stored as it is."""
+        for other in self._index.with_content(record.sha256, record.size):
+            if other.path == record.path:
+                continue  # this source's own earlier file: replaced, not shared
+            try:
+                existing = self.final_path(other.path)
+                if os.stat(existing).st_size != record.size:
+                    continue
+                link = self._temp_path()
+                os.link(existing, link)
+            except OSError:
+                continue
+            return str(link)
+        return None
 
     def _ensure_folder(self, folder: str) -> None:
         # One mkdir per folder per run, not per file: most files share a handful of folders.

@@ -30,8 +30,8 @@ class MediaStore(Protocol):
     def new_temp(self) -> TempFile:
         """A fresh temporary file that will receive one body."""
 
-    def lookup(self, key: str, max_age_days: float) -> StoredFile | None:
-        """The stored file for this source key, if present and fresh enough."""
+    def lookup(self, key: str) -> StoredFile | None:
+        """The stored file for this source key, if it is present and whole, of any age."""
 
     def commit(
         self,
@@ -43,8 +43,16 @@ class MediaStore(Protocol):
         width: int | None,
         height: int | None,
         credentials: bool,
+        etag: str | None = None,
+        last_modified: str | None = None,
     ) -> StoredFile:
-        """Give a validated temporary file its final name and remember it under ``key``."""
+        """Give a validated temporary file its final name and remember it under ``key``.
+
+        A store that finds the same bytes already stored may keep them once and return a
+        record with ``deduplicated`` set."""
+
+    def refresh(self, key: str, stored: StoredFile) -> StoredFile:
+        """Start the age of a stored file again: the server said it has not changed."""
 
     def close(self) -> None:
         """Release what :meth:`open` took (the index's connections)."""

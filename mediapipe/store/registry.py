@@ -48,7 +48,11 @@ def open_store(config: MediaConfig, settings: BaseSettings) -> MediaStore:
     scheme = store_scheme(value)
     store: MediaStore
     if scheme is None:
-        store = FilesystemStore(config.store, fsync=config.fsync)  # type: ignore[arg-type]
+        store = FilesystemStore(
+            config.store,  # type: ignore[arg-type]
+            fsync=config.fsync,
+            deduplicate=config.deduplicate,
+        )
     else:
         schemes: dict[str, Any] = {**STORE_SCHEMES, **(settings.getdict("MEDIAPIPE_STORE_SCHEMES"))}
         if scheme not in schemes:

@@ -8,11 +8,12 @@ the bucket, written after the upload succeeded.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -23,6 +24,8 @@ from mediapipe.store.local import FilesystemStore
 from mediapipe.store.protocol import StorageError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from scrapy.settings import BaseSettings
 
     from mediapipe.settings import MediaConfig
@@ -30,6 +33,8 @@ if TYPE_CHECKING:
 
 INSTALL_HINT = "pip install 'scrapy-mediapipe[s3]'"
 INDEX_FOLDER = ".mediapipe/index/"
+# SHA-256 → the object holding those bytes, for deduplication.
+CONTENT_FOLDER = ".mediapipe/content/"
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 # Above this size a file goes up in parts, so that a failed part is retried alone.
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
@@ -59,8 +64,10 @@ class S3Store:
         temp_dir: Path,
         client_options: dict[str, Any],
         fsync: bool = False,
+        deduplicate: bool = True,
     ) -> None:
         self.uri = uri
+        self._deduplicate = deduplicate
         self.bucket, self.prefix = split_uri(uri)
         # Temporary files live in a local folder whose sweep is the local store's.
         self._local = FilesystemStore(temp_dir, fsync=fsync)
@@ -87,7 +94,11 @@ class S3Store:
             "verify": verify,
         }
         return cls(
-            str(config.store), temp_dir=Path(temp_dir), client_options=options, fsync=config.fsync
+            str(config.store),
+            temp_dir=Path(temp_dir),
+            client_options=options,
+            fsync=config.fsync,
+            deduplicate=config.deduplicate,
         )
 
     # -- MediaStore ------------------------------------------------------------------------
@@ -131,23 +142,27 @@ class S3Store:
         if self._client is not None:
             self._client.close()
 
-    def lookup(self, key: str, max_age_days: float) -> StoredFile | None:
-        if max_age_days <= 0:
-            return None
+    def lookup(self, key: str) -> StoredFile | None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            body = self._client.get_object(Bucket=self.bucket, Key=self._index_key(key))["Body"]
-            with body:
-                record = StoredFile(**json.loads(body.read()))
-            if time.time() - record.stored_at > max_age_days * 86400:
+            record = self._read_entry(self._index_key(key))
+            if record is None:
                 return None
             head = self._client.head_object(Bucket=self.bucket, Key=self.object_key(record.path))
-        except (BotoCoreError, ClientError, ValueError, TypeError):
+        except (BotoCoreError, ClientError, StorageError):
             return None
         if head["ContentLength"] != record.size:
             return None
+        if record.version is not None and head.get("ETag") != record.version:
+            return None  # the object this entry shares was replaced since
         return record
+
+    def refresh(self, key: str, stored: StoredFile) -> StoredFile:
+        fresh = stored.refreshed(time.time())
+        with self._storage_errors(f"cannot refresh {stored.path} in {self.uri}"):
+            self._write_json(self._index_key(key), _entry_json(fresh))
+        return fresh
 
     def commit(
         self,
@@ -159,44 +174,130 @@ class S3Store:
         width: int | None,
         height: int | None,
         credentials: bool,
+        etag: str | None = None,
+        last_modified: str | None = None,
     ) -> StoredFile:
+        try:
+            with self._storage_errors(f"cannot store {name} in {self.uri}"):
+                temp.close()
+                object_key = self.object_key(name)
+                record = StoredFile(
+                    path=name.replace("\\", "/"),
+                    size=temp.size,
+                    sha256=temp.sha256,
+                    mime=mime,
+                    width=width,
+                    height=height,
+                    stored_at=time.time(),
+                    credentials=credentials,
+                    etag=etag,
+                    last_modified=last_modified,
+                )
+                shared = self._same_bytes(record) if self._deduplicate else None
+                if shared is not None:
+                    record = replace(
+                        record,
+                        path=shared.path,
+                        version=shared.version,
+                        deduplicated=shared.path != record.path,
+                    )
+                else:
+                    version = self._upload(temp, object_key, mime)
+                    record = replace(record, version=version)
+                # Only after the upload: an index object always names a complete file.
+                self._write_json(self._index_key(key), _entry_json(record))
+                if self._deduplicate and shared is None:
+                    self._write_json(
+                        self._content_key(record.sha256),
+                        {"path": record.path, "size": record.size, "version": record.version},
+                    )
+        finally:
+            temp.discard()
+        return record
+
+    def _upload(self, temp: TempFile, object_key: str, mime: str | None) -> str | None:
+        """Upload a closed temporary file; the new object's ETag."""
+        content_type = mime or DEFAULT_CONTENT_TYPE
+        if temp.size < MULTIPART_THRESHOLD:
+            # One PUT, which answers with the ETag: no request more to learn it.
+            with open(temp.path, "rb") as body:
+                answer = self._client.put_object(
+                    Bucket=self.bucket, Key=object_key, Body=body, ContentType=content_type
+                )
+            return answer.get("ETag")
+        self._client.upload_file(
+            os.fspath(temp.path),
+            self.bucket,
+            object_key,
+            ExtraArgs={"ContentType": content_type},
+            Config=self._transfer,
+        )
+        return self._client.head_object(Bucket=self.bucket, Key=object_key).get("ETag")
+
+    def _same_bytes(self, record: StoredFile) -> StoredFile | None:
+        """The object already holding ``record``'s bytes, if the content map names one that
+        is still the object it recorded."""
+        from botocore.exceptions import ClientError
+
+        try:
+            known = self._read_json(self._content_key(record.sha256))
+            if known is None or known.get("size") != record.size:
+                return None
+            path = str(known["path"])
+            head = self._client.head_object(Bucket=self.bucket, Key=self.object_key(path))
+        except ClientError:
+            return None
+        except (KeyError, TypeError, StorageError):
+            return None
+        if head["ContentLength"] != record.size or head.get("ETag") != known.get("version"):
+            return None
+        return replace(record, path=path, version=known.get("version"))
+
+    def _read_entry(self, object_key: str) -> StoredFile | None:
+        data = self._read_json(object_key)
+        if data is None:
+            return None
+        try:
+            return StoredFile(**{name: data[name] for name in _ENTRY_FIELDS if name in data})
+        except TypeError:
+            return None
+
+    def _read_json(self, object_key: str) -> dict[str, Any] | None:
+        """A JSON object of the store's bookkeeping; None when absent or not an object."""
+        from botocore.exceptions import ClientError
+
+        try:
+            body = self._client.get_object(Bucket=self.bucket, Key=object_key)["Body"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+                return None
+            raise
+        with body:
+            try:
+                data = json.loads(body.read())
+            except ValueError:
+                return None
+        return data if isinstance(data, dict) else None
+
+    def _write_json(self, object_key: str, data: dict[str, Any]) -> None:
+        self._client.put_object(
+            Bucket=self.bucket,
+            Key=object_key,
+            Body=json.dumps(data, ensure_ascii=False).encode("utf-8"),
+            ContentType="application/json",
+        )
+
+    @contextlib.contextmanager
+    def _storage_errors(self, what: str) -> Iterator[None]:
         from boto3.exceptions import Boto3Error
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            temp.close()
-            object_key = self.object_key(name)
-            record = StoredFile(
-                path=name.replace("\\", "/"),
-                size=temp.size,
-                sha256=temp.sha256,
-                mime=mime,
-                width=width,
-                height=height,
-                stored_at=time.time(),
-                credentials=credentials,
-            )
-            self._client.upload_file(
-                os.fspath(temp.path),
-                self.bucket,
-                object_key,
-                ExtraArgs={"ContentType": mime or DEFAULT_CONTENT_TYPE},
-                Config=self._transfer,
-            )
-            # Only after the upload: an index object always names a complete file.
-            self._client.put_object(
-                Bucket=self.bucket,
-                Key=self._index_key(key),
-                Body=json.dumps(asdict(record), ensure_ascii=False).encode("utf-8"),
-                ContentType="application/json",
-            )
+            yield
         except (BotoCoreError, ClientError, Boto3Error) as exc:
             # A failed upload's own message names the local temporary file: the server's says why.
             cause = exc.__context__ if isinstance(exc.__context__, ClientError) else exc
-            raise StorageError(f"cannot store {name} in {self.uri}: {cause}") from exc
-        finally:
-            temp.discard()
-        return record
+            raise StorageError(f"{what}: {cause}") from exc
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -209,6 +310,9 @@ class S3Store:
 
     def _index_key(self, key: str) -> str:
         return f"{self.prefix}{INDEX_FOLDER}{key}.json"
+
+    def _content_key(self, sha256: str) -> str:
+        return f"{self.prefix}{CONTENT_FOLDER}{sha256}.json"
 
     def _check_bucket(self) -> None:
         from botocore.exceptions import (
@@ -262,3 +366,12 @@ class S3Store:
             raise StorageError(
                 f"cannot list or abort unfinished uploads in {self.uri}: {exc}"
             ) from exc
+
+
+# Every field an index object keeps: all but the commit's own ``deduplicated``.
+_ENTRY_FIELDS = tuple(item.name for item in fields(StoredFile) if item.name != "deduplicated")
+
+
+def _entry_json(record: StoredFile) -> dict[str, Any]:
+    data = asdict(record)
+    return {name: data[name] for name in _ENTRY_FIELDS}
