@@ -139,6 +139,56 @@ def _date_header(value: str) -> Route:
     return route
 
 
+class Versioned:
+    """A file that changes when a test says so, served with validators: ``ETag`` and
+    ``Last-Modified`` (either can be left out), and ``304 Not Modified`` to a request whose
+    ``If-None-Match`` or ``If-Modified-Since`` still matches."""
+
+    def __init__(self, payload: bytes, *, etag: bool = True, last_modified: bool = True) -> None:
+        self.payload = payload
+        self.version = 1
+        self.etag = etag
+        self.last_modified = last_modified
+        self.not_modified_type = "image/png"
+        self.conditions: list[dict[str, str]] = []
+
+    def change(self, payload: bytes) -> None:
+        self.payload = payload
+        self.version += 1
+
+    def validators(self) -> dict[str, str]:
+        headers = {}
+        if self.etag:
+            headers["ETag"] = f'"v{self.version}"'
+        if self.last_modified:
+            headers["Last-Modified"] = http_date(LAST_MODIFIED_EPOCH + self.version * 86400)
+        return headers
+
+    def __call__(self, handler: SiteHandler) -> None:
+        asked = {
+            name: handler.headers[name]
+            for name in ("If-None-Match", "If-Modified-Since")
+            if name in handler.headers
+        }
+        self.conditions.append(asked)
+        validators = self.validators()
+        if asked and all(
+            validators.get(sent) == asked[asked_name]
+            for asked_name, sent in (
+                ("If-None-Match", "ETag"),
+                ("If-Modified-Since", "Last-Modified"),
+            )
+            if asked_name in asked
+        ):
+            handler.send_response_only(304)
+            handler.send_header("Content-Type", self.not_modified_type)
+            for name, value in validators.items():
+                handler.send_header(name, value)
+            handler.end_headers()
+            return
+        handler.send_body(200, self.payload, "image/png", validators)
+
+
 ROUTES: dict[str, Callable[..., None]] = {
     "/img/png": body(media.PNG, "image/png"),
     "/img/jpeg": body(media.JPEG, "image/jpeg"),
@@ -174,6 +224,7 @@ ROUTES: dict[str, Callable[..., None]] = {
     "/status/404": status(404),
     "/status/500": status(500),
     "/status/403-image": status(403, media.PNG, "image/png"),
+    "/status/304": lambda h: h.send_body(304, b"", "image/png"),
     "/status/201": lambda h: h.send_body(201, media.PNG, "image/png"),
     "/status/206": lambda h: h.send_body(206, media.PNG, "image/png"),
     "/redirect/png": redirect("/img/png"),
@@ -198,6 +249,14 @@ class MockServer(SiteServer):
     def __init__(self) -> None:
         routes = dict(ROUTES)
         routes["/flaky/503-once"] = flaky(1)
+        # Fresh per server: tests change them.
+        self.versioned = {
+            "/versioned/both": Versioned(media.PNG),
+            "/versioned/etag": Versioned(media.PNG, last_modified=False),
+            "/versioned/last-modified": Versioned(media.PNG, etag=False),
+            "/versioned/none": Versioned(media.PNG, etag=False, last_modified=False),
+        }
+        routes.update(self.versioned)
         super().__init__(routes=routes, last_modified=LAST_MODIFIED_EPOCH)
         self.httpd.chunks_sent = {}  # type: ignore[attr-defined]
         self.httpd.seen_headers = []  # type: ignore[attr-defined]

@@ -40,6 +40,7 @@ def test_values_are_read() -> None:
         MEDIAPIPE_EXPIRES=0.5,
         MEDIAPIPE_RESULTS_FIELD=None,
         MEDIAPIPE_FSYNC="true",
+        MEDIAPIPE_DEDUPLICATE="false",
         DOWNLOAD_MAXSIZE=5,
     )
     assert cfg.store == Path("/tmp/x")
@@ -49,6 +50,8 @@ def test_values_are_read() -> None:
     assert cfg.expires_days == 0.5
     assert cfg.results_field is None
     assert cfg.fsync is True
+    assert cfg.deduplicate is False
+    assert config().deduplicate is True
     assert config(DOWNLOAD_MAXSIZE=5).max_size == 5
     assert config(MEDIAPIPE_ADD_URL="false").add_url is False
 
@@ -76,6 +79,7 @@ def test_values_are_read() -> None:
         ("MEDIAPIPE_CACHE_SIZE", 0),
         ("MEDIAPIPE_WRITER_THREADS", 0),
         ("MEDIAPIPE_FSYNC", "maybe"),
+        ("MEDIAPIPE_DEDUPLICATE", "sometimes"),
     ],
 )
 def test_bad_values_name_the_setting(name: str, value: Any) -> None:

@@ -72,7 +72,8 @@ def test_lookup_finds_a_whole_file_of_any_age_and_refresh_restarts_its_age(
     commit(store, b"data", "y.png")
     set_index_field(store.root, KEY, "stored_at", 1000.0)
     old = store.lookup(KEY)
-    assert old is not None and old.stored_at == 1000.0
+    assert old is not None
+    assert old.stored_at == 1000.0
     fresh = store.refresh(KEY, old)
     assert time.time() - fresh.stored_at < 60
     assert index_entry(store.root, KEY)["stored_at"] == fresh.stored_at  # type: ignore[index]
