@@ -11,8 +11,10 @@ import re
 import time
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 from mediapipe.mediatypes import (
     KNOWN_EXTENSIONS,
@@ -25,6 +27,7 @@ __all__ = [
     "HASH_DIGITS",
     "MAX_EPOCH",
     "MIN_NAME_BYTES",
+    "NameRule",
     "build_name",
     "choose_extension",
     "epoch_from_headers",
@@ -253,3 +256,19 @@ def retry_after_seconds(value: str, now: float | None = None) -> float:
     if when is None:
         return 0.0
     return max(0.0, when - (now if now is not None else time.time()))
+
+
+@dataclass(frozen=True, slots=True)
+class NameRule:
+    """What a source's file name is made of, but for what only its response tells."""
+
+    key: str
+    tags: Any
+    alt: Any
+    max_bytes: int
+    target: str | None = None  # a caller's own name, taken as it is
+
+    def name(self, epoch: int, ext: str) -> str:
+        if self.target is not None:
+            return self.target
+        return build_name(epoch, make_label(self.tags, self.alt), self.key, ext, self.max_bytes)

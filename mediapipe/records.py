@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, fields
-from typing import Any
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+from mediapipe.datauri import is_data_uri
+
+if TYPE_CHECKING:
+    from mediapipe.options import CallOptions
+    from mediapipe.settings import MediaConfig
+    from mediapipe.store.index import StoredFile
 
 # Unreserved characters plus "+", which the label keeps and which is literal in a path. A ","
 # is encoded: CSV exports join list fields with it.
@@ -46,6 +54,53 @@ def with_provenance(url: str, source: str, add_url: bool | str) -> str:
     if add_url is True:
         return f"{url}?url={quote(source, safe='')}"
     return f"{url}?{add_url}"
+
+
+class RecordMaker:
+    """Makes the records of stored sources, with their local URLs and provenance."""
+
+    def __init__(self, config: MediaConfig) -> None:
+        self.config = config
+
+    def of_stored(
+        self, source: str, stored: StoredFile, status: str, call: CallOptions
+    ) -> MediaRecord:
+        return MediaRecord(
+            source=source,
+            url=self._url(source, stored.path, stored.credentials, call),
+            path=stored.path,
+            status=status,
+            mime=stored.mime,
+            size=stored.size,
+            sha256=stored.sha256,
+            width=stored.width,
+            height=stored.height,
+            credentials=stored.credentials,
+        )
+
+    def for_source(self, record: MediaRecord, source: str, call: CallOptions) -> MediaRecord:
+        """A finished record given to another occurrence of the same source."""
+        url = self._url(source, record.path, record.credentials, call) if record.path else source
+        return dataclasses.replace(record, source=source, url=url)
+
+    def _url(self, source: str, path: str, credentials: bool, call: CallOptions) -> str:
+        url = local_url(self.config.url_prefix, path)
+        if not (
+            is_data_uri(source) or credentials or call.carries_credentials or self._profiled(source)
+        ):
+            url = with_provenance(url, source, self.config.add_url)
+        return url
+
+    def _profiled(self, source: str) -> bool:
+        """Whether the source's host sends credentials: its provenance stays out of feeds."""
+        if not self.config.host_profiles:
+            return False
+        try:
+            host = urlsplit("https:" + source if source.startswith("//") else source).hostname
+        except ValueError:
+            return False
+        profile = self.config.host_profiles.get(host or "")
+        return profile is not None and profile.carries_credentials
 
 
 _FIELDS = tuple(field.name for field in fields(MediaRecord) if field.name != "credentials")

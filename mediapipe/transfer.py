@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mediapipe.exceptions import MediaError
@@ -47,6 +48,18 @@ def refusal_for(verdict: Verdict, media_types: tuple[str, ...], head: bytes) -> 
             "content-type", f"the body is {verdict.mime}, not in MEDIAPIPE_MEDIA_TYPES"
         )
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedBody:
+    """A complete, validated body in its temporary file, ready to be committed on its lane."""
+
+    temp: TempFile
+    verdict: Verdict
+    declared: str | None
+    lane: Executor
+    # Raises a write error still queued on the lane as ``storage``; run on the lane.
+    check_written: Callable[[], None]
 
 
 class Transfer:
@@ -176,6 +189,14 @@ class Transfer:
         self.temp = temp
         self.finished = True
         return temp
+
+    async def body(self) -> ReceivedBody:
+        """The validated body of a 2xx answer (validating it now if the middleware did not)."""
+        if not self.finished:
+            await self.finish()
+        assert self.temp is not None
+        assert self.verdict is not None
+        return ReceivedBody(self.temp, self.verdict, self.declared, self.lane, self.check_written)
 
     def discard(self) -> None:
         if self._spool is not None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest_twisted
 from scrapy.exceptions import IgnoreRequest
 
-from mediapipe import pipeline as pipeline_module
+from mediapipe import naming as naming_module
 from mediapipe import store as store_module
 from mediapipe.transfer import Transfer
 from tests import media
@@ -148,7 +148,7 @@ async def test_bug_in_the_pipeline_is_internal_and_keeps_the_item(
     def broken_name(*args: Any, **kwargs: Any) -> str:
         raise KeyError("a bug")
 
-    monkeypatch.setattr(pipeline_module, "build_name", broken_name)
+    monkeypatch.setattr(naming_module, "build_name", broken_name)
     source = f"{server.url}/img/png"
     uri = "data:image/gif;base64," + base64.b64encode(media.GIF).decode()
     result = await crawl([{"images": [source, "/local.png", uri]}])

@@ -1,0 +1,208 @@
+"""Fetching one source over HTTP through Scrapy's engine: the request, the retries, the
+revalidation of an expired copy, and the stored file that results."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from scrapy import Request
+from scrapy.exceptions import IgnoreRequest
+
+from mediapipe.exceptions import RETRIED_REASONS, MediaError, reason_for
+from mediapipe.limits import DownloadLimiter
+from mediapipe.loglines import shown
+from mediapipe.middleware import META_KEY, REDIRECT_STATUSES
+from mediapipe.naming import choose_extension, epoch_from_headers, retry_after_seconds
+from mediapipe.transfer import Transfer
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from scrapy.http import Headers
+
+    from mediapipe.naming import NameRule
+    from mediapipe.options import CallOptions
+    from mediapipe.reuse import Reuse
+    from mediapipe.saving import Saver, Validators
+    from mediapipe.settings import MediaConfig
+    from mediapipe.stats import MediaStats
+    from mediapipe.store.index import StoredFile
+
+logger = logging.getLogger(__name__)
+
+
+class Downloader:
+    """Downloads sources into the store, one attempt at a time per source."""
+
+    def __init__(
+        self,
+        crawler: Crawler,
+        config: MediaConfig,
+        saver: Saver,
+        reuse: Reuse,
+        stats: MediaStats,
+    ) -> None:
+        self.crawler = crawler
+        self.config = config
+        self.saver = saver
+        self.reuse = reuse
+        self.stats = stats
+        self._limiter = DownloadLimiter.from_settings(crawler.settings)
+
+    async def download(
+        self,
+        source: str,
+        url: str,
+        names: NameRule,
+        call: CallOptions,
+        known: StoredFile | None = None,
+    ) -> tuple[StoredFile, bool]:
+        """The stored file of ``source``, and whether it is ``known`` (an expired stored copy
+        with validators) which the server found unchanged."""
+        host = urlsplit(url).hostname or ""
+        attempt = 0
+        while True:
+            try:
+                return await self._attempt(source, url, host, names, call, known)
+            except MediaError as failure:
+                if attempt >= self.config.retry_times or failure.reason not in RETRIED_REASONS:
+                    if attempt:
+                        self.stats.inc("retry/max_reached")
+                    raise
+                attempt += 1
+                self.stats.inc("retry/count")
+                self.stats.inc(f"retry/reason/{failure.reason}")
+                delay = self._retry_delay(attempt, failure.retry_after)
+                logger.debug(
+                    "Media (retry %d in %.2f s: %s): %s",
+                    attempt,
+                    delay,
+                    failure.reason,
+                    shown(source),
+                )
+                await asyncio.sleep(delay)
+
+    async def _attempt(
+        self,
+        source: str,
+        url: str,
+        host: str,
+        names: NameRule,
+        call: CallOptions,
+        known: StoredFile | None,
+    ) -> tuple[StoredFile, bool]:
+        # The place is held until the file is committed: bytes still queued for the disk count
+        # against the limit, so a disk slower than the network cannot make memory grow.
+        async with self._limiter.place(host):
+            config = self.config
+            transfer = Transfer(
+                source,
+                self.saver.store,
+                self.saver.lanes.pick(),
+                config.media_types,
+                config.max_size,
+            )
+            if call.headers:
+                transfer.restrict_headers(host, call.headers)
+            try:
+                return await self._fetch_and_store(url, names, call, transfer, known)
+            except Exception as exc:
+                transfer.discard()
+                failure: MediaError | None
+                if isinstance(exc, IgnoreRequest) and transfer.last_status in REDIRECT_STATUSES:
+                    # Scrapy's redirect middleware gave up (too many hops): the final answer
+                    # was a redirect, so the failure is that status, not a network error.
+                    failure = MediaError(f"http-{transfer.last_status}", str(exc))
+                else:
+                    failure = reason_for(exc)
+                if failure is None:
+                    raise  # a bug: reported as internal, with its traceback
+                failure.retry_after = failure.retry_after or transfer.retry_after
+                raise failure from exc
+
+    def _retry_delay(self, attempt: int, retry_after: str | None) -> float:
+        delay = self.config.retry_backoff * 2 ** (attempt - 1)
+        if retry_after:
+            delay = max(delay, retry_after_seconds(retry_after))
+        return min(delay, self.config.retry_max_delay)
+
+    async def _fetch_and_store(
+        self,
+        url: str,
+        names: NameRule,
+        call: CallOptions,
+        transfer: Transfer,
+        known: StoredFile | None,
+    ) -> tuple[StoredFile, bool]:
+        assert self.crawler.engine is not None
+        request = self._request(url, call, transfer, known)
+        response = await self.crawler.engine.download_async(request)
+        if response.status == 304 and known is not None:
+            try:
+                return await self.reuse.refresh(names.key, known), True
+            except OSError as exc:
+                raise MediaError("storage", str(exc)) from exc
+        if not 200 <= response.status < 300 or response.status == 206:
+            # The URL is in the log line already; only a redirect's target is worth adding.
+            final = f"from {response.url}" if response.url != url else ""
+            raise MediaError(f"http-{response.status}", final)
+        body = await transfer.body()
+        epoch = epoch_from_headers(
+            response.headers.get(b"Last-Modified"), response.headers.get(b"Date")
+        )
+        name = names.name(epoch, choose_extension(body.verdict.ext, body.declared, response.url))
+        stored = await self.saver.save(
+            body,
+            name,
+            names.key,
+            credentials=transfer.used_credentials or call.carries_credentials,
+            validators=validators_of(response.headers),
+        )
+        return stored, False
+
+    def _request(
+        self, url: str, call: CallOptions, transfer: Transfer, known: StoredFile | None
+    ) -> Request:
+        meta: dict[str, Any] = {
+            META_KEY: transfer,
+            "allow_offsite": True,
+            # Size limits are the middleware's, with the contract's reason words.
+            "download_maxsize": 0,
+            "download_warnsize": 0,
+            # Scrapy's HTTP cache (whose middleware runs before ours) would store the body the
+            # streaming handlers never keep, an empty one, and serve it back later; the
+            # store's index is the media cache.
+            "dont_cache": True,
+        }
+        if call.proxy:
+            meta["proxy"] = call.proxy
+        cookies: dict[str | bytes, str | bytes | bool | float | int] = {
+            name: value for name, value in call.cookies.items()
+        }
+        headers: dict[str, Any] = dict(call.headers)
+        if known is not None:
+            if known.etag:
+                headers["If-None-Match"] = known.etag
+            if known.last_modified:
+                headers["If-Modified-Since"] = known.last_modified
+        try:
+            return Request(
+                url,
+                meta=meta,
+                headers=headers or None,
+                cookies=cookies or None,
+                dont_filter=True,
+            )
+        except ValueError as exc:
+            raise MediaError("unsupported-url", str(exc)) from exc
+
+
+def validators_of(headers: Headers) -> Validators:
+    """A response's ``ETag`` and ``Last-Modified``, kept to revalidate the file later."""
+    etag, last_modified = headers.get(b"ETag"), headers.get(b"Last-Modified")
+    return (
+        etag.decode("latin-1") if etag else None,
+        last_modified.decode("latin-1") if last_modified else None,
+    )
