@@ -50,8 +50,8 @@ class StoreView(Protocol):
         """One entry of the reuse index (path, size, sha256, mime, width, height, stored_at,
         credentials as a bool), or None."""
 
-    def set_stored_at(self, key: str, stored_at: float) -> None:
-        """Rewrite when an entry was stored, as the passing of time would."""
+    def set_index_field(self, key: str, field: str, value: Any) -> None:
+        """Rewrite one field of an entry, as time or a damaged store would."""
 
     def remove(self, name: str) -> None:
         """Delete a stored file behind the index's back."""
@@ -108,9 +108,10 @@ class LocalView:
         entry["credentials"] = bool(entry["credentials"])
         return entry
 
-    def set_stored_at(self, key: str, stored_at: float) -> None:
+    def set_index_field(self, key: str, field: str, value: Any) -> None:
+        assert field.isidentifier()
         with contextlib.closing(sqlite3.connect(self._database(), timeout=30)) as db:
-            changed = db.execute("UPDATE entries SET stored_at = ? WHERE key = ?", (stored_at, key))
+            changed = db.execute(f"UPDATE entries SET {field} = ? WHERE key = ?", (value, key))
             assert changed.rowcount == 1
             db.commit()
 
@@ -191,13 +192,14 @@ class S3View:
         entry: dict[str, Any] = json.loads(self._get(f"{self.prefix}{INDEX}{key}.json"))
         return entry
 
-    def set_stored_at(self, key: str, stored_at: float) -> None:
+    def set_index_field(self, key: str, field: str, value: Any) -> None:
         entry = self.index_entry(key)
         assert entry is not None
+        assert field in entry
         self.client.put_object(
             Bucket=BUCKET,
             Key=f"{self.prefix}{INDEX}{key}.json",
-            Body=json.dumps({**entry, "stored_at": stored_at}).encode(),
+            Body=json.dumps({**entry, field: value}, ensure_ascii=False).encode(),
             ContentType="application/json",
         )
 

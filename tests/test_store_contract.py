@@ -19,7 +19,7 @@ from scrapy.utils.defer import deferred_from_coro
 from mediapipe import copy_media
 from mediapipe.naming import build_name, make_label
 from tests import media
-from tests.mockserver import BIG_BODY, LAST_MODIFIED_EPOCH
+from tests.mockserver import BIG_BODY, LAST_MODIFIED_EPOCH, body
 
 if TYPE_CHECKING:
     from tests.conftest import Crawl, CrawlResult
@@ -230,7 +230,7 @@ async def test_expired_or_removed_files_are_downloaded_again(
     entry = store.index_entry(h16(expired))
     assert entry is not None
     long_ago = entry["stored_at"] - 91 * 86400  # MEDIAPIPE_EXPIRES defaults to 90 days
-    store.set_stored_at(h16(expired), long_ago)
+    store.set_index_field(h16(expired), "stored_at", long_ago)
     store.remove(old[1]["path"])
 
     server.reset()
@@ -308,6 +308,74 @@ async def test_credentials_of_a_download_are_kept_with_the_stored_file(
     assert records(second) == [{**record, "status": "uptodate"}]
     assert second.items[0]["images"] == [url_for(record["path"])]
     assert server.requested == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_changed_file_replaces_the_stored_copy_under_its_name(
+    crawl: Crawl, server: MockServer, store: StoreView
+) -> None:
+    source = f"{server.url}/img/png"
+    first = await crawl([{"images": [source]}], store.settings())
+    (old,) = records(first)
+    changed = media.image_bytes("PNG", (3, 2), "blue")
+    server.httpd.routes["/img/png"] = body(changed, "image/png")  # same Last-Modified: same name
+
+    second = await crawl([{"images": [source]}], store.settings({"MEDIAPIPE_EXPIRES": 0}))
+    (new,) = records(second)
+    assert new == {
+        **old,
+        "size": len(changed),
+        "sha256": sha(changed),
+        "width": 3,
+        "height": 2,
+    }
+    assert store.files() == {old["path"]: changed}
+    assert_stored_as(store, old["path"], changed, "image/png")
+    entry = store.index_entry(h16(source))
+    assert entry is not None
+    assert (entry["path"], entry["size"], entry["sha256"]) == (
+        old["path"],
+        len(changed),
+        sha(changed),
+    )
+    assert store.leftovers() == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("size", 1),
+        ("path", "../outside.png"),
+        ("path", ".mediapipe/index/x.png"),
+        ("stored_at", "yesterday"),
+    ],
+    ids=["wrong-size", "path-out-of-the-store", "path-in-the-bookkeeping", "stored-at-not-a-time"],
+)
+@pytest_twisted.ensureDeferred
+async def test_an_index_entry_that_cannot_be_trusted_is_downloaded_again(
+    crawl: Crawl, server: MockServer, store: StoreView, field: str, value: Any
+) -> None:
+    """The index only caches what the store holds: an entry that does not match a stored file
+    counts as no entry, as a damaged store would leave it."""
+    source = f"{server.url}/img/png"
+    first = await crawl([{"images": [source]}], store.settings())
+    (good,) = records(first)
+    entry = store.index_entry(h16(source))
+    store.set_index_field(h16(source), field, value)
+
+    server.reset()
+    second = await crawl([{"images": [source]}], store.settings())
+    assert records(second) == [good]
+    assert second.items[0]["images"] == first.items[0]["images"]
+    assert server.requested == ["/img/png"]
+    assert second.warnings == []
+    assert store.files() == {good["path"]: media.PNG}
+    assert store.neighbours() == {}
+    renewed = store.index_entry(h16(source))
+    assert renewed is not None
+    assert entry is not None
+    assert {**renewed, "stored_at": entry["stored_at"]} == entry
+    assert store.leftovers() == []
 
 
 # -- failures (§7.4, §9) ------------------------------------------------------------------------
