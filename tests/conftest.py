@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,11 +12,14 @@ from scrapy.utils.test import get_crawler
 
 from tests.mockserver import MockServer
 from tests.s3server import S3Server
+from tests.storeviews import LocalView, S3View
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
     from scrapy.http import Response
+
+    from tests.storeviews import StoreView
 
 
 @pytest.fixture(scope="session")
@@ -113,3 +117,13 @@ class Crawl:
 @pytest.fixture
 def crawl(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Crawl:
     return Crawl(tmp_path / "store", caplog)
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreView:
+    """A fresh, empty store of each kind: a local folder, or a new prefix in the S3 server's
+    bucket (the server starts only when an S3 case runs)."""
+    if request.param == "local":
+        return LocalView(tmp_path / "run")
+    s3: S3Server = request.getfixturevalue("s3_server")
+    return S3View(s3, f"run-{uuid.uuid4().hex[:12]}", tmp_path / "temp")
