@@ -272,9 +272,9 @@ def main(argv: list[str]) -> int:
 
     print()
     for workload in workloads:
-        found = [s for s in summaries if s.corpus == workload.name]
         if workload.name not in corpus_seconds:
             continue
+        found = [s for s in summaries if s.corpus == workload.name]
         print(f"== {workload.name}: {workload.title} ({corpus_seconds[workload.name]:.0f} s)")
         print("\n".join(corpus_table(found)))
         print()

@@ -207,8 +207,9 @@ class SeaweedFS:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=15)
-        with contextlib.suppress(FileNotFoundError):
-            (self.folder / "weed.pid").unlink()
+        for name in ("weed.pid", "filer.sock", "s3.sock"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.folder / name).unlink()
         shutil.rmtree(self.folder / "data", ignore_errors=True)
 
     def _stop_leftover(self) -> None:
