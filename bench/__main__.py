@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -30,8 +31,9 @@ from bench.report import (
 )
 from bench.runners import RUNNERS
 from bench.runners.job import source_fingerprint
+from bench.s3 import SeaweedFS
 from bench.server import Nginx
-from bench.workloads import CORPORA, Workload, make_workload
+from bench.workloads import ALL_CORPORA, CORPORA, S3_CORPORA, Workload, make_workload
 
 WORK = Path(__file__).resolve().parent / ".work"
 
@@ -55,7 +57,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="smoke run: 300 small files and one 200 MiB file, no 1 GiB file, no long crawl",
     )
     parser.add_argument(
-        "--corpora", type=_csv(CORPORA), help=f"corpora to measure (default: {','.join(CORPORA)})"
+        "--corpora",
+        type=_csv(ALL_CORPORA),
+        help=f"corpora to measure (default: {','.join(CORPORA)}; the S3 corpora "
+        f"{','.join(S3_CORPORA)} only when named)",
     )
     parser.add_argument(
         "--runners", type=_csv(RUNNERS), default=list(RUNNERS), help="runners (default: all)"
@@ -79,6 +84,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--small", type=int, help="small images (default 2000, quick 300)")
     parser.add_argument("--large", type=int, help="200 MiB files (default 3, quick 1)")
+    parser.add_argument(
+        "--s3-small", type=int, help="small images of the s3-small corpus (default 1000, quick 300)"
+    )
     parser.add_argument(
         "--long", type=int, default=20_000, help="sources of the long crawl (default 20000)"
     )
@@ -109,12 +117,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.corpora.remove("long")
     args.small = args.small or (300 if args.quick else 2000)
     args.large = args.large or (1 if args.quick else 3)
+    args.s3_small = args.s3_small or (300 if args.quick else 1000)
     if min(args.rounds, args.long_rounds, args.concurrency, args.urls_per_item) < 1:
         parser.error("--rounds, --long-rounds, --concurrency and --urls-per-item must be >= 1")
     return args
 
 
-def _header(args: argparse.Namespace, server: Nginx, argv: list[str]) -> dict[str, Any]:
+def _header(
+    args: argparse.Namespace, server: Nginx, s3: SeaweedFS | None, argv: list[str]
+) -> dict[str, Any]:
     def version(name: str) -> str:
         try:
             return metadata.version(name)
@@ -132,6 +143,8 @@ def _header(args: argparse.Namespace, server: Nginx, argv: list[str]) -> dict[st
         "mediapipe": version("scrapy-mediapipe"),
         "mediapipe_source": source_fingerprint(),
         "nginx": server.version,
+        "seaweedfs": s3.version if s3 else None,
+        "boto3": version("boto3") if s3 else None,
         "concurrency": args.concurrency,
         "rounds": args.rounds,
         "long_rounds": args.long_rounds,
@@ -182,8 +195,8 @@ def main(argv: list[str]) -> int:
     work.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
     workloads = [
-        make_workload(name, args.small, args.large, args.long, args.urls_per_item)
-        for name in CORPORA
+        make_workload(name, args.small, args.large, args.long, args.urls_per_item, args.s3_small)
+        for name in ALL_CORPORA
         if name in args.corpora
     ]
 
@@ -196,14 +209,29 @@ def main(argv: list[str]) -> int:
 
     runs: list[Run] = []
     corpus_seconds: dict[str, float] = {}
-    with Nginx(corpus.root, work / "nginx") as server:
+    with contextlib.ExitStack() as servers:
+        server = servers.enter_context(Nginx(corpus.root, work / "nginx"))
         pid = server.process.pid if server.process else None
         print(f"nginx {server.version} on {server.url('')} (pid {pid})", flush=True)
         _check_server(server, workloads)
-        header = _header(args, server, argv)
+        s3 = None
+        if any(workload.s3 for workload in workloads):
+            started = time.perf_counter()
+            s3 = servers.enter_context(SeaweedFS(work / "seaweedfs"))
+            pid = s3.process.pid if s3.process else None
+            print(
+                f"SeaweedFS {s3.version} (weed mini) on {s3.endpoint} (pid {pid}), ready in "
+                f"{time.perf_counter() - started:.1f} s",
+                flush=True,
+            )
+        header = _header(args, server, s3, argv)
         base = server.url("").rstrip("/")
         for workload in workloads:
             runners = args.long_runners if workload.name == "long" else args.runners
+            if workload.s3:  # the S3 corpora compare the two pipelines' stores
+                runners = [runner for runner in runners if runner != "aiohttp"]
+            if not runners:
+                continue
             rounds = args.long_rounds if workload.name == "long" else args.rounds
             print(
                 f"\n{workload.name}: {workload.title}; {workload.url_count} URLs, "
@@ -225,6 +253,7 @@ def main(argv: list[str]) -> int:
                         concurrency=args.concurrency,
                         timeout=args.run_timeout,
                         keep_outputs=args.keep_outputs,
+                        s3=s3,
                     )
                     runs.append(run)
                     _print_run(run)
@@ -243,6 +272,8 @@ def main(argv: list[str]) -> int:
 
     print()
     for workload in workloads:
+        if workload.name not in corpus_seconds:
+            continue
         found = [s for s in summaries if s.corpus == workload.name]
         print(f"== {workload.name}: {workload.title} ({corpus_seconds[workload.name]:.0f} s)")
         print("\n".join(corpus_table(found)))

@@ -8,19 +8,22 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from bench.runners.job import Job, Outcome
+from bench.s3 import delete_prefix
 from bench.server import die_with_parent
-from bench.verify import Verification, verify
+from bench.verify import Verification, verify, verify_s3
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from bench.corpus import Entry
+    from bench.s3 import SeaweedFS
     from bench.workloads import Workload
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,6 +47,7 @@ class Run:
     peak_connections: int = 0  # to nginx at once, sampled every 0.1 s by the parent
     exit_code: int = 0
     source: str = ""  # the mediapipe source the runner used (mediapipe runs only)
+    store: str = ""  # where it stored: a local folder or s3://bucket/prefix/
     error: str | None = None
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
@@ -132,24 +136,35 @@ def run_once(
     concurrency: int,
     timeout: float,
     keep_outputs: bool,
+    s3: SeaweedFS | None = None,
 ) -> Run:
     run_dir = runs_dir / f"{workload.name}-r{round_number}-{runner}"
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     urls = workload.urls(base_url)
     (run_dir / "urls.txt").write_text("\n".join(urls) + "\n", "utf-8")
+    place = None
+    out_dir = str(run_dir / "out")
+    if workload.s3:
+        if s3 is None:
+            raise ValueError(f"{workload.name} needs the S3 server")
+        # A fresh prefix for every run, even for a run of the same name in a later invocation.
+        place = s3.place(f"{run_dir.name}-{uuid.uuid4().hex[:8]}")
+        out_dir = place.uri
     job = Job(
         runner=runner,
         urls_file=str(run_dir / "urls.txt"),
-        out_dir=str(run_dir / "out"),
+        out_dir=out_dir,
         records=str(run_dir / "records.jsonl"),
         result=str(run_dir / "result.json"),
         concurrency=concurrency,
         urls_per_item=workload.urls_per_item,
         checkpoint_every=workload.checkpoint_every,
+        s3_settings=place.scrapy_settings() if place else None,
+        temp_dir=str(run_dir / "tmp") if place else None,
     )
     job.save(run_dir / "job.json")
-    run = Run(workload.name, runner, round_number, log=str(run_dir / "runner.log"))
+    run = Run(workload.name, runner, round_number, store=out_dir, log=str(run_dir / "runner.log"))
     path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     env = os.environ | {"PYTHONPATH": path}
     env.pop("SCRAPY_SETTINGS_MODULE", None)
@@ -185,10 +200,18 @@ def run_once(
     run.checkpoints = [asdict(point) for point in outcome.checkpoints]
     run.stats = outcome.stats
     run.source = outcome.source
-    checked: Verification = verify(runner, urls, Path(job.records), Path(job.out_dir), manifest)
+    checked: Verification
+    if place is not None:
+        temp_dir = run_dir / "tmp"
+        checked = verify_s3(runner, urls, Path(job.records), place, temp_dir, manifest)
+        if not keep_outputs:
+            delete_prefix(place)
+            shutil.rmtree(temp_dir, ignore_errors=True)
+    else:
+        checked = verify(runner, urls, Path(job.records), Path(job.out_dir), manifest)
+        if not keep_outputs:
+            shutil.rmtree(job.out_dir, ignore_errors=True)
     run.verification = checked.as_dict()
     run.files = checked.ok
     run.bytes = checked.ok_bytes
-    if not keep_outputs:
-        shutil.rmtree(job.out_dir, ignore_errors=True)
     return run

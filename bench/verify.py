@@ -11,14 +11,17 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from bench.corpus import sha256_file
+from bench.s3 import list_keys, sha256_object, unfinished_uploads
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from pathlib import Path
 
     from bench.corpus import Entry
+    from bench.s3 import S3Place
 
 _EXAMPLES = 10
+S3_INDEX_FOLDER = ".mediapipe/index/"  # mediapipe.store.s3.INDEX_FOLDER
 
 
 @dataclass(slots=True)
@@ -71,8 +74,58 @@ def verify(
     manifest: Mapping[str, Entry],
 ) -> Verification:
     result = Verification(expected=len(urls))
-    records = _read_records(records_file)
-    todo: list[tuple[str, Path, Entry, dict[str, Any]]] = []
+
+    def digest(path: str) -> str | None:
+        stored = out_dir / path
+        return sha256_file(stored) if stored.is_file() else None
+
+    stored = _check_records(result, urls, _read_records(records_file), manifest, digest)
+    if runner == "mediapipe":
+        _check_mediapipe_store(out_dir, stored, result)
+    return result
+
+
+def verify_s3(
+    runner: str,
+    urls: list[str],
+    records_file: Path,
+    place: S3Place,
+    temp_dir: Path,
+    manifest: Mapping[str, Entry],
+) -> Verification:
+    """The same checks for a run that stored into S3: every recorded object is read back from
+    the bucket and hashed as it streams. For mediapipe, the index objects under the prefix must
+    list exactly those files with the same SHA-256, the local temporary folder must be empty
+    and no multipart upload may be left unfinished under the prefix."""
+    result = Verification(expected=len(urls))
+    client = place.client()
+
+    def digest(path: str) -> str | None:
+        return sha256_object(client, place.bucket, place.prefix + path)
+
+    stored = _check_records(result, urls, _read_records(records_file), manifest, digest)
+    if runner == "mediapipe":
+        _check_mediapipe_bucket(client, place, stored, result)
+        tmp = temp_dir / ".mediapipe" / "tmp"
+        if tmp.is_dir():
+            for leftover in tmp.iterdir():
+                result.problem("leftovers", f"{leftover.name} left in MEDIAPIPE_TEMP_DIR")
+    for upload in unfinished_uploads(client, place.bucket, place.prefix):
+        result.problem("leftovers", f"unfinished multipart upload of {upload['Key']}")
+    return result
+
+
+def _check_records(
+    result: Verification,
+    urls: list[str],
+    records: dict[str, dict[str, Any]],
+    manifest: Mapping[str, Entry],
+    digest: Callable[[str], str | None],
+) -> dict[str, str]:
+    """Each URL's record must name a stored file whose SHA-256 is its corpus file's; ``digest``
+    hashes a stored file by its recorded path (None: not in the store). Returns the stored
+    files' digests by path."""
+    todo: list[tuple[str, Entry, dict[str, Any]]] = []
     for url in urls:
         entry = manifest[urlsplit(url).path.lstrip("/")]
         record = records.get(url)
@@ -82,25 +135,53 @@ def verify(
             reason = str(record.get("reason"))
             result.reasons[reason] = result.reasons.get(reason, 0) + 1
             result.problem("failed", f"{url}: {reason}")
-        elif not (out_dir / record["path"]).is_file():
-            result.problem("missing", f"{url}: {record['path']} is not in the store")
         else:
-            todo.append((url, out_dir / record["path"], entry, record))
+            todo.append((url, entry, record))
     with ThreadPoolExecutor(max_workers=2) as pool:
-        digests = list(pool.map(lambda job: sha256_file(job[1]), todo))
+        digests = list(pool.map(lambda job: digest(job[2]["path"]), todo))
     stored: dict[str, str] = {}
-    for (url, path, entry, record), digest in zip(todo, digests, strict=True):
-        if digest != entry.sha256:
-            result.problem("mismatched", f"{url}: {path.name} has sha256 {digest[:16]}…")
-        elif record.get("sha256") not in (None, digest):
+    for (url, entry, record), found in zip(todo, digests, strict=True):
+        if found is None:
+            result.problem("missing", f"{url}: {record['path']} is not in the store")
+        elif found != entry.sha256:
+            result.problem("mismatched", f"{url}: {record['path']} has sha256 {found[:16]}…")
+        elif record.get("sha256") not in (None, found):
             result.problem("mismatched", f"{url}: record says {record['sha256'][:16]}…")
         else:
             result.ok += 1
             result.ok_bytes += entry.size
-            stored[record["path"]] = digest
-    if runner == "mediapipe":
-        _check_mediapipe_store(out_dir, stored, result)
-    return result
+            stored[record["path"]] = found
+    return stored
+
+
+def _check_mediapipe_bucket(
+    client: Any, place: S3Place, stored: dict[str, str], result: Verification
+) -> None:
+    """mediapipe's S3 reuse index: one JSON object per source under ``.mediapipe/index/``."""
+    indexed: dict[str, str] = {}
+    index_prefix = place.prefix + S3_INDEX_FOLDER
+    keys = list_keys(client, place.bucket, index_prefix)
+
+    def read(key: str) -> tuple[str, dict[str, Any] | Exception]:
+        try:
+            body = client.get_object(Bucket=place.bucket, Key=key)["Body"]
+            with body:
+                return key, json.loads(body.read())
+        except Exception as exc:  # reported, not raised
+            return key, exc
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for key, entry in pool.map(read, keys):
+            if isinstance(entry, Exception):
+                result.problem("index_problems", f"{key}: {entry!r}")
+                continue
+            try:
+                indexed[entry["path"]] = entry["sha256"]
+            except (KeyError, TypeError) as exc:
+                result.problem("index_problems", f"{key}: {exc!r}")
+    for path, digest in stored.items():
+        if indexed.get(path) != digest:
+            result.problem("index_problems", f"{path}: index has {indexed.get(path)}")
 
 
 def _check_mediapipe_store(out_dir: Path, stored: dict[str, str], result: Verification) -> None:

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from bench.corpus import HUGE_PATH, large_path, small_path
 
 CORPORA: tuple[str, ...] = ("small", "large", "huge", "long")
+# Into SeaweedFS instead of a local folder; not in the default run (see bench/README.md).
+S3_CORPORA: tuple[str, ...] = ("s3-small", "s3-huge")
+ALL_CORPORA: tuple[str, ...] = CORPORA + S3_CORPORA
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +20,7 @@ class Workload:
     repeats: int  # every path is fetched this many times, as distinct URLs (?r=N)
     urls_per_item: int
     checkpoint_every: int
+    s3: bool = False  # the store is a fresh prefix of the benchmark's S3 bucket
 
     def urls(self, base: str) -> list[str]:
         if self.repeats == 1:
@@ -28,7 +32,9 @@ class Workload:
         return len(self.paths) * self.repeats
 
 
-def make_workload(name: str, small: int, large: int, long: int, per_item: int) -> Workload:
+def make_workload(
+    name: str, small: int, large: int, long: int, per_item: int, s3_small: int = 1000
+) -> Workload:
     if name == "small":
         paths = tuple(small_path(index) for index in range(small))
         return Workload(
@@ -58,4 +64,18 @@ def make_workload(name: str, small: int, large: int, long: int, per_item: int) -
             per_item,
             small,
         )
-    raise ValueError(f"unknown corpus {name!r}; choose from {', '.join(CORPORA)}")
+    if name == "s3-small":
+        paths = tuple(small_path(index) for index in range(s3_small))
+        return Workload(
+            name,
+            f"the first {s3_small} small images into S3 (SeaweedFS)",
+            paths,
+            1,
+            per_item,
+            max(1, s3_small // 10),
+            s3=True,
+        )
+    if name == "s3-huge":
+        title = "one 1 GiB video/mp4 into S3 (SeaweedFS)"
+        return Workload(name, title, (HUGE_PATH,), 1, 1, 1, s3=True)
+    raise ValueError(f"unknown corpus {name!r}; choose from {', '.join(ALL_CORPORA)}")

@@ -28,6 +28,10 @@ class Job:
     concurrency: int
     urls_per_item: int
     checkpoint_every: int  # record memory every N finished downloads (and at the end)
+    # S3 corpora: Scrapy's AWS_* settings for the benchmark's SeaweedFS; out_dir is then the
+    # store's s3://bucket/prefix/ and temp_dir the local folder mediapipe spools bodies in.
+    s3_settings: dict[str, Any] | None = None
+    temp_dir: str | None = None
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=1), "utf-8")
@@ -81,8 +85,11 @@ def source_fingerprint(package: str = "mediapipe") -> str:
     if spec is None or spec.origin is None:
         return "?"
     digest = hashlib.sha256()
-    for path in sorted(Path(spec.origin).parent.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    root = Path(spec.origin).parent
+    # Subpackages too (mediapipe.store holds every store).
+    for path in sorted(root.rglob("*.py")):
+        name = path.relative_to(root).as_posix()
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
 
 

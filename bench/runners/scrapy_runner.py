@@ -131,6 +131,9 @@ def run_mediapipe(job: Job, meter: Meter) -> None:
         "MEDIAPIPE_MAX_SIZE": NO_LIMIT,
         "MEDIAPIPE_ALLOW_PRIVATE_NETWORKS": True,
     }
+    if job.s3_settings is not None:
+        # MEDIAPIPE_STORE is s3://bucket/prefix/; bodies spool to a local folder of this run.
+        settings |= job.s3_settings | {"MEDIAPIPE_TEMP_DIR": job.temp_dir}
     meter.outcome.source = source_fingerprint()
     _crawl(job, meter, settings, "images", _mediapipe_item)
 
@@ -150,4 +153,6 @@ def run_filespipeline(job: Job, meter: Meter) -> None:
         "ITEM_PIPELINES": {"scrapy.pipelines.files.FilesPipeline": 300},
         "FILES_STORE": job.out_dir,
     }
+    if job.s3_settings is not None:
+        settings |= job.s3_settings  # FILES_STORE is s3://bucket/prefix/
     _crawl(job, meter, settings, "file_urls", _files_item)
