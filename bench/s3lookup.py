@@ -131,7 +131,7 @@ def _measure(
         key = source_hash(url)
         before = counter.count if counter else 0
         started = time.perf_counter()
-        found = store.lookup(key, days)
+        found = store.lookup(key)
         elapsed = time.perf_counter() - started
         if number < len(warm):
             continue

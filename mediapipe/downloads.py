@@ -159,6 +159,7 @@ class Downloader:
             names.key,
             credentials=transfer.used_credentials or call.carries_credentials,
             validators=validators_of(response.headers),
+            may_share=names.target is None,
         )
         return stored, False
 

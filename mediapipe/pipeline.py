@@ -57,7 +57,7 @@ class MediaPipeline:
         self.call = CallOptions()
         self.stats = MediaStats(crawler.stats)
         self._lanes = Lanes(self.config.writer_threads)
-        self._reuse = Reuse(self.config, self.store)
+        self._reuse = Reuse(self.config, self.store, self.stats)
         self._saver = Saver(self.config, self.store, self._lanes)
         self._downloader = Downloader(crawler, self.config, self._saver, self._reuse, self.stats)
         self._records = RecordMaker(self.config)

@@ -4,6 +4,7 @@ lookups, off the reactor thread."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -12,8 +13,11 @@ from mediapipe.mediatypes import ContentTypeVerdict, classify_content_type
 
 if TYPE_CHECKING:
     from mediapipe.settings import MediaConfig
+    from mediapipe.stats import MediaStats
     from mediapipe.store.index import StoredFile
     from mediapipe.store.protocol import MediaStore
+
+logger = logging.getLogger(__name__)
 
 DAY_S = 86400
 
@@ -21,9 +25,11 @@ DAY_S = 86400
 class Reuse:
     """Asks the store about sources; its lookups run on threads of their own."""
 
-    def __init__(self, config: MediaConfig, store: MediaStore) -> None:
+    def __init__(self, config: MediaConfig, store: MediaStore, stats: MediaStats) -> None:
         self.config = config
         self.store = store
+        self.stats = stats
+        self._lookup_warned = False
         # Not the lanes: a lookup must not queue behind a large file's writes. A store whose
         # lookups wait on a network (a bucket) may ask for more threads.
         threads = getattr(store, "lookup_threads", 1)
@@ -33,7 +39,20 @@ class Reuse:
         """The stored file of this source, of any age, if the current settings would still
         accept it."""
         loop = asyncio.get_running_loop()
-        stored = await loop.run_in_executor(self._executor, self.store.lookup, key)
+        try:
+            stored = await loop.run_in_executor(self._executor, self.store.lookup, key)
+        except OSError as exc:
+            # Not knowing costs a download, not a file: the source is fetched and stored anew.
+            self.stats.inc("lookup_failed")
+            level = logging.DEBUG if self._lookup_warned else logging.WARNING
+            self._lookup_warned = True
+            logger.log(
+                level,
+                "The store could not say whether a source is stored (%s): downloading it; "
+                "further lookup failures are logged at DEBUG (stat mediapipe/lookup_failed)",
+                exc,
+            )
+            return None
         if stored is None:
             return None
         max_size = self.config.max_size

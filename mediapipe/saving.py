@@ -45,12 +45,15 @@ class Saver:
         *,
         credentials: bool,
         validators: Validators = (None, None),
+        may_share: bool = True,
     ) -> StoredFile:
-        """Measure and commit a validated body on its lane, after its last chunk is written."""
+        """Measure and commit a validated body on its lane, after its last chunk is written.
+
+        ``may_share`` is false for a name the caller chose: it must hold the file itself."""
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(
-                body.lane, self._save_blocking, body, name, key, credentials, validators
+                body.lane, self._save_blocking, body, name, key, credentials, validators, may_share
             )
         except (OSError, ValueError) as exc:
             raise MediaError("storage", str(exc)) from exc
@@ -62,6 +65,7 @@ class Saver:
         key: str,
         credentials: bool,
         validators: Validators,
+        may_share: bool,
     ) -> StoredFile:
         temp, verdict = body.temp, body.verdict
         try:
@@ -85,6 +89,7 @@ class Saver:
             credentials=credentials,
             etag=validators[0],
             last_modified=validators[1],
+            may_share=may_share,
         )
 
     async def save_data_uri(self, source: str, names: NameRule) -> StoredFile:
@@ -96,7 +101,9 @@ class Saver:
         try:
             ext = choose_extension(body.verdict.ext, body.declared, None)
             name = names.name(epoch_from_headers(None, None), ext)
-            return await self.save(body, name, names.key, credentials=False)
+            return await self.save(
+                body, name, names.key, credentials=False, may_share=names.target is None
+            )
         except BaseException:
             body.temp.discard()
             raise

@@ -124,11 +124,40 @@ def _row(key: str, record: StoredFile) -> tuple[Any, ...]:
     )
 
 
-def _entry(row: tuple[Any, ...]) -> StoredFile:
-    path, size, sha256, mime, width, height, stored_at, credentials, etag, last_modified = row
-    return StoredFile(
-        path, size, sha256, mime, width, height, stored_at, bool(credentials), etag, last_modified
-    )
+def _entry(row: tuple[Any, ...]) -> StoredFile | None:
+    return entry_from(dict(zip(_FIELDS, row, strict=True)))
+
+
+# The type each kept field must have; an entry that breaks them (a damaged database, a foreign
+# writer) counts as absent: the source is downloaded again and its entry rewritten.
+_TYPES: dict[str, tuple[type, ...]] = {
+    "path": (str,),
+    "size": (int,),
+    "sha256": (str,),
+    "mime": (str, type(None)),
+    "width": (int, type(None)),
+    "height": (int, type(None)),
+    "stored_at": (int, float),
+    "credentials": (bool, int),
+    "etag": (str, type(None)),
+    "last_modified": (str, type(None)),
+    "version": (str, type(None)),
+}
+
+
+def entry_from(values: dict[str, Any]) -> StoredFile | None:
+    """The entry these kept values describe, or None when any of them is of the wrong type."""
+    known = {name: values[name] for name in _TYPES if name in values}
+    for name in ("path", "size", "sha256", "stored_at"):
+        if name not in known:
+            return None
+    for name, value in known.items():
+        if not isinstance(value, _TYPES[name]) or (
+            isinstance(value, bool) and name not in {"credentials"}
+        ):
+            return None
+    known["credentials"] = bool(known.get("credentials", True))
+    return StoredFile(**known)
 
 
 class ReuseIndex:
@@ -235,7 +264,7 @@ class ReuseIndex:
             )
         except sqlite3.Error:
             return []
-        return [_entry(row) for row in rows]
+        return [entry for entry in map(_entry, rows) if entry is not None]
 
     def touch(self, key: str, record: StoredFile, stored_at: float) -> bool:
         """Give ``key``'s entry a new age if it is still ``record``; whether it was."""

@@ -122,6 +122,7 @@ class FilesystemStore:
         credentials: bool,
         etag: str | None = None,
         last_modified: str | None = None,
+        may_share: bool = True,
     ) -> StoredFile:
         try:
             temp.close()

@@ -45,11 +45,13 @@ class MediaStore(Protocol):
         credentials: bool,
         etag: str | None = None,
         last_modified: str | None = None,
+        may_share: bool = True,
     ) -> StoredFile:
         """Give a validated temporary file its final name and remember it under ``key``.
 
         A store that finds the same bytes already stored may keep them once and return a
-        record with ``deduplicated`` set."""
+        record with ``deduplicated`` set; its path may then be another file's, unless
+        ``may_share`` is false (a name the caller chose must hold the file itself)."""
 
     def refresh(self, key: str, stored: StoredFile) -> StoredFile:
         """Start the age of a stored file again: the server said it has not changed."""

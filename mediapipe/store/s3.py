@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from mediapipe.settings import SettingError
-from mediapipe.store.index import StoredFile
+from mediapipe.store.index import StoredFile, entry_from
 from mediapipe.store.local import FilesystemStore
 from mediapipe.store.protocol import StorageError
 
@@ -149,9 +149,17 @@ class S3Store:
             record = self._read_entry(self._index_key(key))
             if record is None:
                 return None
-            head = self._client.head_object(Bucket=self.bucket, Key=self.object_key(record.path))
-        except (BotoCoreError, ClientError, StorageError):
-            return None
+            try:
+                object_key = self.object_key(record.path)
+            except StorageError:
+                return None  # an entry no commit of ours wrote: not trusted
+            head = self._client.head_object(Bucket=self.bucket, Key=object_key)
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise StorageError(f"cannot look up a source in {self.uri}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"cannot look up a source in {self.uri}: {exc}") from exc
         if head["ContentLength"] != record.size:
             return None
         if record.version is not None and head.get("ETag") != record.version:
@@ -176,6 +184,7 @@ class S3Store:
         credentials: bool,
         etag: str | None = None,
         last_modified: str | None = None,
+        may_share: bool = True,
     ) -> StoredFile:
         try:
             with self._storage_errors(f"cannot store {name} in {self.uri}"):
@@ -193,7 +202,7 @@ class S3Store:
                     etag=etag,
                     last_modified=last_modified,
                 )
-                shared = self._same_bytes(record) if self._deduplicate else None
+                shared = self._same_bytes(record) if self._deduplicate and may_share else None
                 if shared is not None:
                     record = replace(
                         record,
@@ -206,7 +215,7 @@ class S3Store:
                     record = replace(record, version=version)
                 # Only after the upload: an index object always names a complete file.
                 self._write_json(self._index_key(key), _entry_json(record))
-                if self._deduplicate and shared is None:
+                if self._deduplicate and may_share and shared is None:
                     self._write_json(
                         self._content_key(record.sha256),
                         {"path": record.path, "size": record.size, "version": record.version},
@@ -255,12 +264,7 @@ class S3Store:
 
     def _read_entry(self, object_key: str) -> StoredFile | None:
         data = self._read_json(object_key)
-        if data is None:
-            return None
-        try:
-            return StoredFile(**{name: data[name] for name in _ENTRY_FIELDS if name in data})
-        except TypeError:
-            return None
+        return None if data is None else entry_from(data)
 
     def _read_json(self, object_key: str) -> dict[str, Any] | None:
         """A JSON object of the store's bookkeeping; None when absent or not an object."""
@@ -269,7 +273,7 @@ class S3Store:
         try:
             body = self._client.get_object(Bucket=self.bucket, Key=object_key)["Body"]
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+            if _missing(exc):
                 return None
             raise
         with body:
@@ -366,6 +370,13 @@ class S3Store:
             raise StorageError(
                 f"cannot list or abort unfinished uploads in {self.uri}: {exc}"
             ) from exc
+
+
+def _missing(exc: Any) -> bool:
+    """Whether a botocore ClientError says the object does not exist."""
+    error = exc.response.get("Error", {}).get("Code")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return error in {"NoSuchKey", "404", "NotFound"} or status == 404
 
 
 # Every field an index object keeps: all but the commit's own ``deduplicated``.
