@@ -31,7 +31,7 @@ from mediapipe.saving import Saver
 from mediapipe.settings import MediaConfig, report_setting_errors_in_one_line
 from mediapipe.spool import Lanes
 from mediapipe.stats import MediaStats
-from mediapipe.store.registry import open_store
+from mediapipe.store.registry import open_store, store_writer_threads
 
 if TYPE_CHECKING:
     from typing import Self
@@ -56,7 +56,7 @@ class MediaPipeline:
         self.store: MediaStore = open_store(self.config, crawler.settings)
         self.call = CallOptions()
         self.stats = MediaStats(crawler.stats)
-        self._lanes = Lanes(self.config.writer_threads)
+        self._lanes = Lanes(self.config.writer_threads or store_writer_threads(self.store))
         self._reuse = Reuse(self.config, self.store, self.stats)
         self._saver = Saver(self.config, self.store, self._lanes)
         self._downloader = Downloader(crawler, self.config, self._saver, self._reuse, self.stats)

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from mediapipe.mediatypes import ContentTypeVerdict, classify_content_type
+from mediapipe.store.registry import store_lookup_threads
 
 if TYPE_CHECKING:
     from mediapipe.settings import MediaConfig
@@ -32,8 +33,9 @@ class Reuse:
         self._lookup_warned = False
         # Not the lanes: a lookup must not queue behind a large file's writes. A store whose
         # lookups wait on a network (a bucket) may ask for more threads.
-        threads = getattr(store, "lookup_threads", 1)
-        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="mediapipe-lookup")
+        self._executor = ThreadPoolExecutor(
+            store_lookup_threads(store), thread_name_prefix="mediapipe-lookup"
+        )
 
     async def stored(self, key: str) -> StoredFile | None:
         """The stored file of this source, of any age, if the current settings would still

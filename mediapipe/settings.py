@@ -29,7 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "MEDIAPIPE_CACHE_SIZE": 10_000,
     "MEDIAPIPE_FSYNC": False,
     "MEDIAPIPE_DEDUPLICATE": True,
-    "MEDIAPIPE_WRITER_THREADS": 2,
+    "MEDIAPIPE_WRITER_THREADS": None,  # None: the store's own choice (local 2, S3 8)
     "MEDIAPIPE_ALLOW_PRIVATE_NETWORKS": False,
     "MEDIAPIPE_ALLOWED_HOSTS": [],
     "MEDIAPIPE_HOST_PROFILES": {},
@@ -104,7 +104,7 @@ class MediaConfig:
     expires_days: float
     cache_size: int
     fsync: bool
-    writer_threads: int
+    writer_threads: int | None
     allow_private_networks: bool = False
     allowed_hosts: tuple[str, ...] = ()
     host_profiles: dict[str, HostProfile] = field(default_factory=dict)
@@ -147,8 +147,10 @@ class MediaConfig:
             expires_days=_number(get("MEDIAPIPE_EXPIRES"), "MEDIAPIPE_EXPIRES"),
             cache_size=_int(get("MEDIAPIPE_CACHE_SIZE"), "MEDIAPIPE_CACHE_SIZE", minimum=1),
             fsync=_bool(get("MEDIAPIPE_FSYNC"), "MEDIAPIPE_FSYNC"),
-            writer_threads=_int(
-                get("MEDIAPIPE_WRITER_THREADS"), "MEDIAPIPE_WRITER_THREADS", minimum=1
+            writer_threads=None
+            if settings.get("MEDIAPIPE_WRITER_THREADS") is None
+            else _int(
+                settings.get("MEDIAPIPE_WRITER_THREADS"), "MEDIAPIPE_WRITER_THREADS", minimum=1
             ),
             allow_private_networks=_bool(
                 get("MEDIAPIPE_ALLOW_PRIVATE_NETWORKS"), "MEDIAPIPE_ALLOW_PRIVATE_NETWORKS"

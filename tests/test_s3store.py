@@ -164,9 +164,7 @@ async def test_a_temp_dir_that_cannot_be_created_fails_at_start(
     settings = place.settings({"MEDIAPIPE_TEMP_DIR": str(blocker / "temp")})
     with pytest.raises(SettingError, match="MEDIAPIPE_STORE") as failure:
         await crawl([{"images": [f"{server.url}/img/png"]}], settings)
-    assert f"MEDIAPIPE_TEMP_DIR: cannot create or write the media store {blocker / 'temp'}" in str(
-        failure.value
-    )
+    assert f"MEDIAPIPE_TEMP_DIR: cannot create or write {blocker / 'temp'}" in str(failure.value)
     assert server.requested == []
     assert blocker.read_bytes() == b"not a folder"
 
@@ -286,8 +284,13 @@ async def test_a_dead_runs_temporary_files_are_swept_from_the_temp_dir(
 
 @pytest_twisted.ensureDeferred
 async def test_a_stale_multipart_upload_is_aborted_at_the_next_start(
-    crawl: Crawl, server: MockServer, place: Place
+    crawl: Crawl, server: MockServer, place: Place, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import mediapipe.store.s3
+
+    # No journal here knows the upload: it is aborted once old, and "old" is now at 0 hours
+    # (tests/test_s3_crash.py: a young one is kept, a dead process's is aborted at once).
+    monkeypatch.setattr(mediapipe.store.s3, "STALE_UPLOAD_HOURS", 0.0)
     client = place.server.client()
     upload = client.create_multipart_upload(Bucket=BUCKET, Key=place.prefix + "killed.bin")
     client.upload_part(
@@ -414,3 +417,22 @@ def test_a_missing_boto3_is_a_clear_setting_error(place: Place, tmp_path: Path) 
         f"MEDIAPIPE_STORE = {place.uri!r}: an s3:// store needs boto3: "
         "pip install 'scrapy-mediapipe[s3]'"
     )
+
+
+@pytest.mark.parametrize(("setting", "lanes"), [(None, 8), (3, 3)])
+def test_a_bucket_gets_more_writer_threads_and_a_pool_for_all_of_them(
+    place: Place, setting: int | None, lanes: int
+) -> None:
+    from mediapipe.store.registry import open_store, store_lookup_threads, store_writer_threads
+
+    extra = {} if setting is None else {"MEDIAPIPE_WRITER_THREADS": setting}
+    settings = Settings(place.settings(extra))
+    store = open_store(MediaConfig.from_settings(settings), settings)
+    try:
+        assert (store_writer_threads(store), store_lookup_threads(store)) == (lanes, 8)
+        client = store._client  # type: ignore[attr-defined]
+        assert client.meta.config.max_pool_connections == lanes + 8 + 2
+    finally:
+        store.close()
+    local = FilesystemStore(place.temp_dir / "local")
+    assert (store_writer_threads(local), store_lookup_threads(local)) == (2, 1)

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from mediapipe.store.index import ReuseIndex, StoredFile
 from mediapipe.store.protocol import StorageError
-from mediapipe.store.temp import TempFile
+from mediapipe.store.temp import TempFile, TempFolder
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -20,33 +19,19 @@ if TYPE_CHECKING:
 META_DIR = ".mediapipe"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class FilesystemStore:
     """Media files in one local folder; index and temporary files under ``.mediapipe/``."""
 
     def __init__(self, root: Path, *, fsync: bool = False, deduplicate: bool = True) -> None:
         self.root = root
-        self._fsync = fsync
         self._deduplicate = deduplicate
-        self._tmp = root / META_DIR / "tmp"
+        self._temps = TempFolder(root / META_DIR / "tmp", fsync=fsync)
         self._index = ReuseIndex(root / META_DIR)
         self._folders: set[str] = set()
 
     def open(self) -> None:
         try:
-            self._tmp.mkdir(parents=True, exist_ok=True)
-            probe = self.new_temp()
-            probe.write(b"")  # creates it: the folder must take files
-            probe.discard()
+            self._temps.prepare()
             self._index.open()
         except OSError as exc:
             raise StorageError(
@@ -59,26 +44,10 @@ class FilesystemStore:
 
     def sweep(self) -> int:
         """Remove temporary files of processes that no longer run; return how many."""
-        removed = 0
-        for entry in os.scandir(self._tmp):
-            owner = entry.name.split("-", 1)[0]
-            if owner.isdigit() and _pid_alive(int(owner)) and int(owner) != 0:
-                if int(owner) != os.getpid():
-                    continue
-                # Our own pid: a previous run in a reused pid cannot be running any more,
-                # because this process is the one holding that pid now.
-                if entry.name.startswith(f"{os.getpid()}-{_RUN_TAG}"):
-                    continue
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(entry.path)
-                removed += 1
-        return removed
+        return self._temps.sweep()
 
     def new_temp(self) -> TempFile:
-        return TempFile(self._temp_path(), fsync=self._fsync)
-
-    def _temp_path(self) -> Path:
-        return self._tmp / f"{os.getpid()}-{_RUN_TAG}-{secrets.token_hex(8)}.part"
+        return self._temps.new_temp()
 
     def final_path(self, name: str) -> Path:
         """The path of ``name``, refusing anything that would leave the store: by its parts,
@@ -181,7 +150,7 @@ class FilesystemStore:
                 existing = self.final_path(other.path)
                 if os.stat(existing).st_size != record.size:
                     continue
-                link = self._temp_path()
+                link = self._temps.new_path()
                 os.link(existing, link)
             except OSError:
                 continue
@@ -193,8 +162,3 @@ class FilesystemStore:
         if folder not in self._folders:
             os.makedirs(folder, exist_ok=True)
             self._folders.add(folder)
-
-
-# Distinguishes this process's temporary files from those of an earlier process that had the
-# same pid (pids are reused), so the sweep at start never keeps a dead run's leftovers.
-_RUN_TAG = secrets.token_hex(4)

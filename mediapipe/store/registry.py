@@ -72,3 +72,20 @@ def open_store(config: MediaConfig, settings: BaseSettings) -> MediaStore:
     except StorageError as exc:
         raise SettingError(f"MEDIAPIPE_STORE = {value!r}: {exc}") from exc
     return store
+
+
+# Stores may say how many threads suit them: one that waits on a network (a bucket) wants
+# more than one that writes to a local disk. Optional attributes, so that a plug-in store
+# needs neither.
+DEFAULT_WRITER_THREADS = 2
+DEFAULT_LOOKUP_THREADS = 1
+
+
+def store_writer_threads(store: MediaStore) -> int:
+    """Writer threads for ``store`` when ``MEDIAPIPE_WRITER_THREADS`` is not set."""
+    return int(getattr(store, "writer_threads", DEFAULT_WRITER_THREADS))
+
+
+def store_lookup_threads(store: MediaStore) -> int:
+    """Threads that ask ``store`` whether sources are stored."""
+    return int(getattr(store, "lookup_threads", DEFAULT_LOOKUP_THREADS))

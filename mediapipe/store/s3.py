@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
 import time
@@ -20,8 +21,10 @@ from urllib.parse import urlsplit
 
 from mediapipe.settings import SettingError
 from mediapipe.store.index import StoredFile, entry_from
-from mediapipe.store.local import FilesystemStore
+from mediapipe.store.local import META_DIR
 from mediapipe.store.protocol import StorageError
+from mediapipe.store.temp import TempFolder
+from mediapipe.store.uploads import UploadJournal
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -39,6 +42,14 @@ DEFAULT_CONTENT_TYPE = "application/octet-stream"
 # Above this size a file goes up in parts, so that a failed part is retried alone.
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 MULTIPART_CHUNK = 16 * 1024 * 1024
+# An unfinished multipart upload that no journal on this machine vouches for (another machine's,
+# or one whose journal entry was never written) is aborted at start once it was initiated this
+# many hours ago. It must exceed the longest upload of one file by any crawl on the prefix.
+STALE_UPLOAD_HOURS = 24.0
+# Under MEDIAPIPE_TEMP_DIR: one JSON file per multipart upload this machine's crawls have open.
+UPLOADS_FOLDER = ".mediapipe/uploads"
+
+logger = logging.getLogger(__name__)
 
 
 def default_temp_dir() -> Path:
@@ -57,6 +68,11 @@ def split_uri(uri: str) -> tuple[str, str]:
 class S3Store:
     """Media files as objects under one key prefix of a bucket."""
 
+    # Uploads and lookups wait on the network, not on a disk: more threads than a local
+    # store's keep the downloads going while requests to the bucket are in flight.
+    writer_threads = 8
+    lookup_threads = 8
+
     def __init__(
         self,
         uri: str,
@@ -65,12 +81,15 @@ class S3Store:
         client_options: dict[str, Any],
         fsync: bool = False,
         deduplicate: bool = True,
+        writer_threads: int | None = None,
     ) -> None:
         self.uri = uri
+        if writer_threads is not None:
+            self.writer_threads = writer_threads
         self._deduplicate = deduplicate
         self.bucket, self.prefix = split_uri(uri)
-        # Temporary files live in a local folder whose sweep is the local store's.
-        self._local = FilesystemStore(temp_dir, fsync=fsync)
+        # Bodies are spooled locally first: the temporary folder is the local store's kind.
+        self._temps = TempFolder(temp_dir / META_DIR / "tmp", fsync=fsync)
         # The protocol's local root: here, the only local folder this store writes to.
         self.root = temp_dir
         self._client_options = client_options
@@ -99,6 +118,7 @@ class S3Store:
             client_options=options,
             fsync=config.fsync,
             deduplicate=config.deduplicate,
+            writer_threads=config.writer_threads,
         )
 
     # -- MediaStore ------------------------------------------------------------------------
@@ -111,9 +131,12 @@ class S3Store:
         except ImportError as exc:
             raise StorageError(f"an s3:// store needs boto3: {INSTALL_HINT}") from exc
         try:
-            self._local.open()
-        except StorageError as exc:
-            raise StorageError(exc.errno, f"MEDIAPIPE_TEMP_DIR: {exc.strerror}") from exc
+            self._temps.prepare()
+        except OSError as exc:
+            raise StorageError(
+                exc.errno, f"MEDIAPIPE_TEMP_DIR: cannot create or write {self.root}: {exc.strerror}"
+            ) from exc
+        self._temps.sweep()
         options = dict(self._client_options)
         session = boto3.session.Session(
             aws_access_key_id=options.pop("aws_access_key_id"),
@@ -123,8 +146,23 @@ class S3Store:
         )
         # Few, quick retries: a store that does not answer must fail the crawl at start, not
         # after minutes of back-off.
-        config = Config(connect_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
+        # Every writer and lookup thread may hold a connection at once (botocore keeps 10).
+        config = Config(
+            connect_timeout=10,
+            retries={"max_attempts": 3, "mode": "standard"},
+            max_pool_connections=self.writer_threads + self.lookup_threads + 2,
+        )
         self._client = session.client("s3", config=config, **options)
+        self._journal = UploadJournal(
+            self.root / UPLOADS_FOLDER, endpoint=self._client.meta.endpoint_url, bucket=self.bucket
+        )
+        try:
+            self._journal.open()
+        except OSError as exc:
+            raise StorageError(
+                exc.errno, f"MEDIAPIPE_TEMP_DIR: cannot create {exc.filename}: {exc.strerror}"
+            ) from exc
+        self._watch_uploads()
         # One upload per worker thread at a time: the writer threads are the concurrency.
         self._transfer = TransferConfig(
             multipart_threshold=MULTIPART_THRESHOLD,
@@ -135,10 +173,9 @@ class S3Store:
         self._abort_stale_uploads()
 
     def new_temp(self) -> TempFile:
-        return self._local.new_temp()
+        return self._temps.new_temp()
 
     def close(self) -> None:
-        self._local.close()
         if self._client is not None:
             self._client.close()
 
@@ -354,22 +391,121 @@ class S3Store:
             raise StorageError(f"the S3 endpoint {endpoint} cannot be used: {exc}") from exc
 
     def _abort_stale_uploads(self) -> None:
-        # A killed crawl leaves its unfinished multipart uploads behind, billed and invisible.
+        # A killed crawl leaves its unfinished multipart uploads behind, billed and invisible. Other
+        # crawls may be uploading under the same prefix right now: an upload is aborted only when
+        # its process is known to be dead (from this machine's journal) or, known to no journal
+        # here, when it is too old to be anyone's upload in progress.
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            pages = self._client.get_paginator("list_multipart_uploads").paginate(
-                Bucket=self.bucket, Prefix=self.prefix
-            )
-            for page in pages:
-                for upload in page.get("Uploads", []):
-                    self._client.abort_multipart_upload(
-                        Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                    )
+            live = self._abort_uploads_of_dead_processes()
+            self._abort_old_uploads(keep=live)
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(
                 f"cannot list or abort unfinished uploads in {self.uri}: {exc}"
             ) from exc
+
+    def _abort_uploads_of_dead_processes(self) -> set[str]:
+        """Abort the journaled uploads of this store whose process ended; return the upload ids
+        of those whose process may still run."""
+        live: set[str] = set()
+        aborted = 0
+        for entry in self._journal.entries():
+            if not entry.key.startswith(self.prefix):
+                continue  # another store's, with its own prefix, sweeps it
+            ended = entry.owner.has_ended()
+            if ended is None:
+                continue  # written on another machine: its pid means nothing here
+            if not ended:
+                live.add(entry.upload_id)
+                continue
+            self._abort_upload(entry.key, entry.upload_id)
+            self._journal.remove(entry)
+            aborted += 1
+        if aborted:
+            logger.info("Aborted %d unfinished uploads of ended crawls in %s", aborted, self.uri)
+        return live
+
+    def _abort_old_uploads(self, keep: set[str]) -> None:
+        cutoff = time.time() - STALE_UPLOAD_HOURS * 3600
+        pages = self._client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=self.prefix
+        )
+        aborted = 0
+        for page in pages:
+            for upload in page.get("Uploads", []):
+                if upload["UploadId"] in keep or upload["Initiated"].timestamp() > cutoff:
+                    continue
+                self._abort_upload(upload["Key"], upload["UploadId"])
+                aborted += 1
+        if aborted:
+            logger.info(
+                "Aborted %d unfinished uploads older than %g hours in %s",
+                aborted,
+                STALE_UPLOAD_HOURS,
+                self.uri,
+            )
+
+    def _abort_upload(self, key: str, upload_id: str) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except ClientError as exc:
+            # Completed or aborted meanwhile, maybe by another crawl sweeping the same prefix.
+            if not _no_such_upload(exc.response):
+                raise
+
+    # -- the journal of this process's open multipart uploads ------------------------------
+
+    def _watch_uploads(self) -> None:
+        events = self._client.meta.events
+        for operation in _UPLOAD_OPERATIONS:
+            events.register(f"before-parameter-build.s3.{operation}", _keep_upload_params)
+        events.register("after-call.s3.CreateMultipartUpload", self._upload_created)
+        events.register("after-call.s3.CompleteMultipartUpload", self._upload_ended)
+        events.register("after-call.s3.AbortMultipartUpload", self._upload_ended)
+
+    def _upload_created(
+        self, http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> None:
+        # Runs before the call returns the upload id to s3transfer, so before any part is sent.
+        if http_response.status_code >= 300:
+            return
+        key, upload_id = context[_PARAMS]["Key"], parsed["UploadId"]
+        try:
+            self._journal.record(key, upload_id)
+        except OSError as exc:
+            # An upload no journal knows would outlive a kill of this crawl until it is old:
+            # it does not go ahead, and the file fails as a storage failure that says why.
+            with contextlib.suppress(Exception):
+                self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            name = key.removeprefix(self.prefix)
+            raise StorageError(
+                exc.errno,
+                f"cannot store {name} in {self.uri}: cannot record its multipart upload in "
+                f"{self._journal.folder} (MEDIAPIPE_TEMP_DIR): {exc.strerror}",
+            ) from exc
+
+    def _upload_ended(
+        self, http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> None:
+        if http_response.status_code < 300 or _no_such_upload(parsed):
+            self._journal.forget(context[_PARAMS]["UploadId"])
+
+
+_PARAMS = "mediapipe_upload_params"
+_UPLOAD_OPERATIONS = ("CreateMultipartUpload", "CompleteMultipartUpload", "AbortMultipartUpload")
+
+
+def _keep_upload_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    # An after-call handler sees the response, not the request: Complete and Abort answer
+    # without the upload id.
+    context[_PARAMS] = {"Key": params.get("Key"), "UploadId": params.get("UploadId")}
+
+
+def _no_such_upload(response: dict[str, Any]) -> bool:
+    return response.get("Error", {}).get("Code") in {"NoSuchUpload", "404"}
 
 
 def _missing(exc: Any) -> bool:

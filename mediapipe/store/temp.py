@@ -1,14 +1,31 @@
-"""The temporary file a body streams into before it is validated and committed."""
+"""Temporary files: the file a body streams into before it is validated and committed, and
+the folder that holds them, swept of what killed runs left behind."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import os
+import secrets
 from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+# Distinguishes this process's temporary files from those of an earlier process that had the
+# same pid (pids are reused), so the sweep at start never keeps a dead run's leftovers.
+RUN_TAG = secrets.token_hex(4)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid runs on this machine (maybe another one than before)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class TempFile:
@@ -67,3 +84,41 @@ class TempFile:
                 self._file.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+
+class TempFolder:
+    """The folder of temporary files, named ``<pid>-<run tag>-<random>.part``."""
+
+    def __init__(self, folder: Path, *, fsync: bool = False) -> None:
+        self.folder = folder
+        self._fsync = fsync
+
+    def prepare(self) -> None:
+        """Create the folder and check that it takes files (raises OSError)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        probe = self.new_temp()
+        probe.write(b"")  # creates it
+        probe.discard()
+
+    def new_temp(self) -> TempFile:
+        return TempFile(self.new_path(), fsync=self._fsync)
+
+    def new_path(self) -> Path:
+        return self.folder / f"{os.getpid()}-{RUN_TAG}-{secrets.token_hex(8)}.part"
+
+    def sweep(self) -> int:
+        """Remove temporary files of processes that no longer run; return how many."""
+        removed = 0
+        for entry in os.scandir(self.folder):
+            owner = entry.name.split("-", 1)[0]
+            if owner.isdigit() and pid_alive(int(owner)) and int(owner) != 0:
+                if int(owner) != os.getpid():
+                    continue
+                # Our own pid: a previous run in a reused pid cannot be running any more,
+                # because this process is the one holding that pid now.
+                if entry.name.startswith(f"{os.getpid()}-{RUN_TAG}"):
+                    continue
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed += 1
+        return removed
