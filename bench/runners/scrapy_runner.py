@@ -7,6 +7,8 @@ The spider yields items straight from ``start()`` (no pages to crawl): each item
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Spider, signals
@@ -134,6 +136,8 @@ def run_mediapipe(job: Job, meter: Meter) -> None:
     if job.s3_settings is not None:
         # MEDIAPIPE_STORE is s3://bucket/prefix/; bodies spool to a local folder of this run.
         settings |= job.s3_settings | {"MEDIAPIPE_TEMP_DIR": job.temp_dir}
+    # Extra settings to measure a variant (MEDIAPIPE_DEDUPLICATE off, more writer threads...).
+    settings |= json.loads(os.environ.get("BENCH_MEDIAPIPE_SETTINGS") or "{}")
     meter.outcome.source = source_fingerprint()
     _crawl(job, meter, settings, "images", _mediapipe_item)
 

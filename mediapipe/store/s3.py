@@ -151,6 +151,10 @@ class S3Store:
             connect_timeout=10,
             retries={"max_attempts": 3, "mode": "standard"},
             max_pool_connections=self.writer_threads + self.lookup_threads + 2,
+            # No extra checksum of every body (measured: 0.7 ms of CPU per 50 kB PUT): over HTTPS
+            # TLS guards the bytes, over plain HTTP the signature covers the payload's SHA-256.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
         )
         self._client = session.client("s3", config=config, **options)
         self._journal = UploadJournal(
