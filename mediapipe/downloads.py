@@ -105,7 +105,7 @@ class Downloader:
                 config.max_size,
             )
             if call.headers:
-                transfer.restrict_headers(host, call.headers)
+                transfer.credentials.restrict(host, call.headers)
             try:
                 return await self._fetch_and_store(url, names, call, transfer, known)
             except Exception as exc:
@@ -157,7 +157,7 @@ class Downloader:
             body,
             name,
             names.key,
-            credentials=transfer.used_credentials or call.carries_credentials,
+            credentials=transfer.credentials.used or call.carries_credentials,
             validators=validators_of(response.headers),
             may_share=names.target is None,
         )

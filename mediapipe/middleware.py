@@ -65,7 +65,7 @@ class MediaDownloaderMiddleware:
         parts = urlsplit(request.url)
         host = (parts.hostname or "").lower()
         await self.policy.check_host(host, parts.port or (443 if parts.scheme == "https" else 80))
-        apply_host_profile(request, host, transfer, self.profiles)
+        apply_host_profile(request, host, transfer.credentials, self.profiles)
 
     async def process_response(self, request: Request, response: Response) -> Response:
         transfer = media_transfer(request)
@@ -76,23 +76,22 @@ class MediaDownloaderMiddleware:
             # Scrapy's own handlers (mediapipe.compat's fallback) this later check is the only
             # one. Through a proxy the peer is the proxy; its target's address was checked above.
             self.policy.check_peer(urlsplit(request.url).hostname or "", response.ip_address)
-        transfer.last_status = response.status
         if response.status in REDIRECT_STATUSES and b"Location" in response.headers:
-            transfer.discard()
-            transfer.refusal = None
+            transfer.not_stored(response.status)
             return response
         if not 200 <= response.status < 300 or response.status == 206:
             # The pipeline decides on other statuses; their bodies are never stored.
-            transfer.discard()
-            transfer.refusal = None
             retry_after = response.headers.get(b"Retry-After")
-            transfer.retry_after = retry_after.decode("latin-1") if retry_after else None
+            transfer.not_stored(
+                response.status, retry_after.decode("latin-1") if retry_after else None
+            )
             return response
+        transfer.answered(response.status)
         if "dataloss" in response.flags:
             transfer.discard()
             raise MediaError("truncated", "the connection closed before the whole body arrived")
         await transfer.finish()
-        if transfer.encoding is None and not response.body:
+        if not transfer.encoded and not response.body:
             return response  # the streaming handlers kept no copy of the body
         # The body now lives in the store's temporary file; drop Scrapy's copy and the encoding
         # header, so that no later middleware decodes or keeps it again.

@@ -12,13 +12,14 @@ import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mediapipe.credentials import CredentialScope
 from mediapipe.exceptions import MediaError
 from mediapipe.mediatypes import ContentTypeVerdict, classify_content_type, essence
 from mediapipe.sniff import SNIFF_BYTES, Verdict, judge_body, non_media
 from mediapipe.spool import Spool
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
     from concurrent.futures import Executor
     from typing import BinaryIO
 
@@ -75,32 +76,40 @@ class Transfer:
     ) -> None:
         self.source = source
         self.store = store
+        self.lane = executor
         self.media_types = media_types
         self.max_size = max_size
-        self.declared: str | None = None
-        self.encoding: str | None = None
-        self.refusal: MediaError | None = None
-        self.verdict: Verdict | None = None
-        self.temp: TempFile | None = None
-        self.finished = False
-        self.credential_host: str | None = None
-        self.credential_headers: tuple[str, ...] = ()
-        # What host profiles added, by host, so that a hop to another host takes it off again.
-        self.profile_headers: list[tuple[str, str]] = []
-        self.profile_cookies: list[tuple[str, str]] = []
-        self.used_credentials = False
-        self.retry_after: str | None = None
-        self.last_status: int | None = None
-        self.lane = executor
+        # Which credentials go with each hop (credentials.apply_host_profile keeps it).
+        self.credentials = CredentialScope()
+        # Of the current attempt, from its headers on:
+        self._declared: str | None = None
+        self._encoding: str | None = None
+        self._refusal: MediaError | None = None
+        self._verdict: Verdict | None = None
+        self._temp: TempFile | None = None
+        self._finished = False
         self._spool: Spool | None = None
-        self._producer: tuple[Callable[[], None], Callable[[], None]] | None = None
         self._head = bytearray()
         self._received = 0
+        # Of the last answer, for the pipeline's failure reason and retry delay:
+        self._last_status: int | None = None
+        self._retry_after: str | None = None
+        self._producer: tuple[Callable[[], None], Callable[[], None]] | None = None
 
-    def restrict_headers(self, host: str | None, headers: Iterable[str]) -> None:
-        """Send ``headers`` to ``host`` only, never to a redirect target on another host."""
-        self.credential_host = host
-        self.credential_headers = tuple(headers)
+    @property
+    def last_status(self) -> int | None:
+        """The status of the last answer (a redirect's, when Scrapy gave up following)."""
+        return self._last_status
+
+    @property
+    def retry_after(self) -> str | None:
+        """The ``Retry-After`` of the last answer that was not stored."""
+        return self._retry_after
+
+    @property
+    def encoded(self) -> bool:
+        """Whether the body arrived compressed (then decoded from its temporary file)."""
+        return self._encoding is not None
 
     def attach_producer(self, pause: Callable[[], None], resume: Callable[[], None]) -> None:
         """Called by a streaming download handler: how to pause the network while the disk
@@ -111,22 +120,32 @@ class Transfer:
 
     # -- called by the middleware, while the response arrives -------------------------------
 
+    def answered(self, status: int) -> None:
+        self._last_status = status
+
+    def not_stored(self, status: int, retry_after: str | None = None) -> None:
+        """The answer is a redirect or an error: nothing of its body is kept."""
+        self._last_status = status
+        self.discard()
+        self._refusal = None
+        self._retry_after = retry_after
+
     def begin(self, headers: Headers, body_length: object) -> MediaError | None:
         """Start a new attempt from its response headers; return a refusal, if any."""
         self.discard()
-        self.finished = False
-        self.refusal = None
-        self.verdict = None
+        self._finished = False
+        self._refusal = None
+        self._verdict = None
         self._head = bytearray()
         self._received = 0
         raw_type = headers.get(b"Content-Type")
-        self.declared = essence(raw_type)
+        self._declared = essence(raw_type)
         encoding = essence(headers.get(b"Content-Encoding"))
-        self.encoding = None if encoding in (None, "identity") else encoding
+        self._encoding = None if encoding in (None, "identity") else encoding
         if classify_content_type(raw_type, self.media_types) is ContentTypeVerdict.REFUSE:
-            return self._refuse("content-type", f"server sent {self.declared}")
-        if self.encoding is not None and self.encoding not in SUPPORTED_ENCODINGS:
-            return self._refuse("content-type", f"unsupported Content-Encoding {self.encoding}")
+            return self._refuse("content-type", f"server sent {self._declared}")
+        if self._encoding is not None and self._encoding not in SUPPORTED_ENCODINGS:
+            return self._refuse("content-type", f"unsupported Content-Encoding {self._encoding}")
         # The limit applies to the bytes on the wire as well as to the decoded ones, so a
         # compressed body cannot fill the disk before it is decoded.
         if self.max_size and isinstance(body_length, int) and body_length > self.max_size:
@@ -137,8 +156,8 @@ class Transfer:
 
     def receive(self, data: bytes) -> MediaError | None:
         """Take one body chunk; return a refusal when the body must not be read further."""
-        if self.refusal is not None:
-            return self.refusal
+        if self._refusal is not None:
+            return self._refusal
         self._received += len(data)
         if self.max_size and self._received > self.max_size:
             return self._refuse("too-large", f"body grew past the limit {self.max_size}")
@@ -146,7 +165,7 @@ class Transfer:
             self._spooled().write(data)
         except OSError as exc:
             return self._refuse("storage", str(exc))
-        if self.encoding is None and self.verdict is None and len(self._head) < SNIFF_BYTES:
+        if self._encoding is None and self._verdict is None and len(self._head) < SNIFF_BYTES:
             self._head += data[: SNIFF_BYTES - len(self._head)]
             if len(self._head) >= SNIFF_BYTES:
                 return self._judge()
@@ -162,49 +181,51 @@ class Transfer:
     async def finish(self) -> TempFile:
         """Validate the complete body and return its temporary file (still open: closing it
         is disk work, left to the worker thread that commits it)."""
-        if self.refusal is not None:
-            raise self.refusal
+        if self._refusal is not None:
+            raise self._refusal
         if self._spool is None or self._received == 0:
             raise MediaError("empty", "the server sent no body")
         temp = self._spool.temp
-        if self.encoding is not None:
+        if self._encoding is not None:
             loop = asyncio.get_running_loop()
             try:
                 await loop.run_in_executor(self.lane, self.check_written)
                 temp = await loop.run_in_executor(self.lane, self._decoded, temp)
             except BaseException as failure:
                 if isinstance(failure, MediaError):
-                    self.refusal = failure
+                    self._refusal = failure
                 self.discard()
                 raise
             self._spool = None
-            self.temp = temp
+            self._temp = temp
             try:
                 self._head = bytearray(temp.read_head(SNIFF_BYTES))
             except OSError as exc:
                 self.discard()
                 raise MediaError("storage", str(exc)) from exc
-        if self.verdict is None and self._judge() is not None:
-            raise self.refusal  # type: ignore[misc]
-        self.temp = temp
-        self.finished = True
+        if self._verdict is None and self._judge() is not None:
+            raise self._refusal  # type: ignore[misc]
+        self._temp = temp
+        self._finished = True
         return temp
 
     async def body(self) -> ReceivedBody:
         """The validated body of a 2xx answer (validating it now if the middleware did not)."""
-        if not self.finished:
+        if not self._finished:
             await self.finish()
-        assert self.temp is not None
-        assert self.verdict is not None
-        return ReceivedBody(self.temp, self.verdict, self.declared, self.lane, self.check_written)
+        assert self._temp is not None
+        assert self._verdict is not None
+        return ReceivedBody(
+            self._temp, self._verdict, self._declared, self.lane, self.check_written
+        )
 
     def discard(self) -> None:
         if self._spool is not None:
             self._spool.discard()
             self._spool = None
-        elif self.temp is not None:
-            self.temp.discard()
-        self.temp = None
+        elif self._temp is not None:
+            self._temp.discard()
+        self._temp = None
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -216,18 +237,18 @@ class Transfer:
         return self._spool
 
     def _judge(self) -> MediaError | None:
-        self.verdict = judge_body(self.declared, bytes(self._head), self.source)
-        refusal = refusal_for(self.verdict, self.media_types, bytes(self._head))
+        self._verdict = judge_body(self._declared, bytes(self._head), self.source)
+        refusal = refusal_for(self._verdict, self.media_types, bytes(self._head))
         if refusal is not None:
-            declared = f"declared {self.declared or 'no type'}"
+            declared = f"declared {self._declared or 'no type'}"
             detail = f"{refusal.detail}; {declared}" if refusal.detail else declared
             return self._refuse(refusal.reason, detail)
         return None
 
     def _refuse(self, reason: str, detail: str) -> MediaError:
-        self.refusal = MediaError(reason, detail)
+        self._refusal = MediaError(reason, detail)
         self.discard()
-        return self.refusal
+        return self._refusal
 
     def check_written(self) -> None:
         """On the lane, once every chunk is written: raise a write error as ``storage``."""
@@ -252,7 +273,7 @@ class Transfer:
                 self._inflate(source, decoded)
         except zlib.error as exc:
             decoded.discard()
-            raise MediaError("truncated", f"cannot decode {self.encoding} body: {exc}") from exc
+            raise MediaError("truncated", f"cannot decode {self._encoding} body: {exc}") from exc
         except OSError as exc:
             decoded.discard()
             raise MediaError("storage", str(exc)) from exc
@@ -265,7 +286,7 @@ class Transfer:
         return decoded
 
     def _inflate(self, source: BinaryIO, target: TempFile) -> None:
-        gzip = self.encoding in GZIP_ENCODINGS
+        gzip = self._encoding in GZIP_ENCODINGS
         pending = source.read(_DECODE_CHUNK)
         inflater = zlib.decompressobj(_wbits(gzip, pending))
         while True:
@@ -288,7 +309,7 @@ class Transfer:
                 continue
             pending = inflater.unconsumed_tail
             if ended and not pending and not out:
-                raise MediaError("truncated", f"{self.encoding} body ends early")
+                raise MediaError("truncated", f"{self._encoding} body ends early")
 
     def _write_limited(self, target: TempFile, data: bytes) -> None:
         if self.max_size and target.size + len(data) > self.max_size:
