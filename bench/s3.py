@@ -15,11 +15,11 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bench.server import HOST, die_with_parent, free_port
+from tests.s3server import PORT_FLAGS, wait_until_ready, weed_command
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -29,26 +29,7 @@ ACCESS_KEY = "mediapipe-bench"
 SECRET_KEY = "mediapipe-bench-secret"
 REGION = "us-east-1"
 BUCKET = "bench"
-READY_SECONDS = 90
 CHUNK = 1024 * 1024
-
-# Every port weed mini would otherwise open on a fixed default (or on 0.0.0.0).
-_PORT_FLAGS = (
-    "s3.port",
-    "s3.port.grpc",
-    "master.port",
-    "master.port.grpc",
-    "volume.port",
-    "volume.port.grpc",
-    "filer.port",
-    "filer.port.grpc",
-    "admin.port",
-    "admin.port.grpc",
-    "debug.port",
-    "s3.debug.port",
-    "metricsPort",
-    "s3.metricsPort",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +95,7 @@ class SeaweedFS:
         self.binary = weed_binary()
         self.version = weed_version(self.binary)
         self.process: subprocess.Popen[bytes] | None = None
-        self._ports = {name: free_port() for name in _PORT_FLAGS}
+        self._ports = {name: free_port() for name in PORT_FLAGS}
         self.endpoint = f"http://{HOST}:{self._ports['s3.port']}"
 
     def place(self, prefix: str) -> S3Place:
@@ -125,24 +106,7 @@ class SeaweedFS:
         self._stop_leftover()
         shutil.rmtree(self.folder / "data", ignore_errors=True)
         (self.folder / "data").mkdir(parents=True)
-        command = [
-            self.binary,
-            "mini",
-            f"-dir={self.folder / 'data'}",
-            f"-ip={HOST}",
-            f"-ip.bind={HOST}",
-            f"-metricsIp={HOST}",
-            f"-s3.metricsIp={HOST}",
-            *(f"-{name}={port}" for name, port in self._ports.items()),
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-            f"-filer.localSocket={self.folder / 'filer.sock'}",
-            f"-s3.localSocket={self.folder / 's3.sock'}",
-            f"-bucket={BUCKET}",
-            "-master.telemetry=false",
-            "-admin.ui=false",
-            "-webdav=false",
-        ]
+        command = weed_command(self.binary, self.folder, self._ports, BUCKET)
         # weed mini takes its S3 identity from these.
         env = os.environ | {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
         with (self.folder / "weed.log").open("wb") as log:
@@ -157,7 +121,7 @@ class SeaweedFS:
             )
         (self.folder / "weed.pid").write_text(str(self.process.pid), "ascii")
         try:
-            self._wait_ready()
+            wait_until_ready(self.process, self.place("").client(), BUCKET, self.tail)
         except BaseException:
             self.stop()
             raise
@@ -170,27 +134,6 @@ class SeaweedFS:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
-
-    def _wait_ready(self) -> None:
-        # The server answers 403 until its identities are loaded: a PUT that succeeds is ready.
-        client = self.place("").client()
-        probe = f"ready-{uuid.uuid4().hex}"
-        deadline = time.monotonic() + READY_SECONDS
-        last: Exception | None = None
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"weed mini exited with {self.process.returncode}: {self.tail()}"
-                )
-            try:
-                client.put_object(Bucket=BUCKET, Key=probe, Body=b"ok")
-                client.delete_object(Bucket=BUCKET, Key=probe)
-                return
-            except Exception as exc:  # not ready yet: refused, 403, 503
-                last = exc
-                time.sleep(0.25)
-        raise RuntimeError(f"weed mini not ready in {READY_SECONDS} s ({last}): {self.tail()}")
 
     def tail(self) -> str:
         path = self.folder / "weed.log"

@@ -80,6 +80,12 @@ class Requests:
         self.count += 1
 
 
+def _facts() -> Any:
+    from mediapipe.store.files import FileFacts
+
+    return FileFacts(mime="image/jpeg", width=None, height=None, credentials=False)
+
+
 def _settings(store: str, s3: SeaweedFS | None, temp_dir: Path) -> Any:
     from scrapy.settings import Settings
 
@@ -109,13 +115,19 @@ def _measure(
 
     commits: list[float] = []
     before = 0
+    facts = _facts()
     for number, (key, name) in enumerate(names.items()):
         if number == WARM_UP:
             before = counter.count if counter else 0
         temp = store.new_temp()
         temp.write(rng.randbytes(BODY_SIZE))
         started = time.perf_counter()
-        store.commit(temp, name, key, mime="image/jpeg", width=None, height=None, credentials=False)
+        store.commit(
+            temp,
+            name,
+            key,
+            facts,
+        )
         commits.append(time.perf_counter() - started)
     commit_requests = counter.count - before if counter else None
 

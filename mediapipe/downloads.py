@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from mediapipe.saving import Saver, Validators
     from mediapipe.settings import MediaConfig
     from mediapipe.stats import MediaStats
-    from mediapipe.store.index import StoredFile
+    from mediapipe.store.files import StoredFile
 
 logger = logging.getLogger(__name__)
 

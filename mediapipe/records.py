@@ -12,7 +12,7 @@ from mediapipe.datauri import is_data_uri
 if TYPE_CHECKING:
     from mediapipe.options import CallOptions
     from mediapipe.settings import MediaConfig
-    from mediapipe.store.index import StoredFile
+    from mediapipe.store.files import StoredFile
 
 # Unreserved characters plus "+", which the label keeps and which is literal in a path. A ","
 # is encoded: CSV exports join list fields with it.

@@ -15,7 +15,7 @@ from mediapipe.store.registry import store_lookup_threads
 if TYPE_CHECKING:
     from mediapipe.settings import MediaConfig
     from mediapipe.stats import MediaStats
-    from mediapipe.store.index import StoredFile
+    from mediapipe.store.files import StoredFile
     from mediapipe.store.protocol import MediaStore
 
 logger = logging.getLogger(__name__)

@@ -12,6 +12,7 @@ from mediapipe.exceptions import MediaError
 from mediapipe.mediatypes import ContentTypeVerdict, classify_content_type
 from mediapipe.naming import choose_extension, epoch_from_headers
 from mediapipe.sniff import SNIFF_BYTES, judge_body
+from mediapipe.store.files import FileFacts
 from mediapipe.transfer import ReceivedBody, refusal_for
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from mediapipe.naming import NameRule
     from mediapipe.settings import MediaConfig
     from mediapipe.spool import Lanes
-    from mediapipe.store.index import StoredFile
+    from mediapipe.store.files import StoredFile
     from mediapipe.store.protocol import MediaStore
     from mediapipe.store.temp import TempFile
 
@@ -79,18 +80,15 @@ class Saver:
         if size == TOO_MANY_PIXELS or (size and limit and size[0] * size[1] > limit):
             temp.discard()
             raise MediaError("too-large", f"the image declares more than {limit} pixels")
-        return self.store.commit(
-            temp,
-            name,
-            key,
+        facts = FileFacts(
             mime=verdict.mime,
             width=size[0] if size else None,
             height=size[1] if size else None,
             credentials=credentials,
             etag=validators[0],
             last_modified=validators[1],
-            may_share=may_share,
         )
+        return self.store.commit(temp, name, key, facts, may_share=may_share)
 
     async def save_data_uri(self, source: str, names: NameRule) -> StoredFile:
         """Decode, validate and store a ``data:`` URI source."""

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from scrapy.statscollectors import StatsCollector
 
     from mediapipe.records import MediaRecord
-    from mediapipe.store.index import StoredFile
+    from mediapipe.store.files import StoredFile
 
 PREFIX = "mediapipe/"
 

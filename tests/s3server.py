@@ -14,6 +14,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 ACCESS_KEY = "mediapipe-test"
@@ -22,7 +23,7 @@ BUCKET = "media"
 READY_SECONDS = 90
 
 # Every port weed mini would otherwise open on a fixed default (or on 0.0.0.0).
-_PORT_FLAGS = (
+PORT_FLAGS = (
     "s3.port",
     "s3.port.grpc",
     "master.port",
@@ -60,14 +61,56 @@ def free_ports(count: int) -> list[int]:
             probe.close()
 
 
+def weed_command(binary: str, folder: Path, ports: dict[str, int], bucket: str) -> list[str]:
+    """``weed mini`` with its data in ``folder/data``, everything on 127.0.0.1 and ``ports``."""
+    return [
+        binary,
+        "mini",
+        f"-dir={folder / 'data'}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-metricsIp=127.0.0.1",
+        "-s3.metricsIp=127.0.0.1",
+        *(f"-{name}={port}" for name, port in ports.items()),
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        f"-filer.localSocket={folder / 'filer.sock'}",
+        f"-s3.localSocket={folder / 's3.sock'}",
+        f"-bucket={bucket}",
+        "-master.telemetry=false",
+        "-admin.ui=false",
+        "-webdav=false",
+    ]
+
+
+def wait_until_ready(
+    process: subprocess.Popen[bytes], client: Any, bucket: str, tail: Callable[[], str]
+) -> None:
+    """Wait until the server takes a PUT: it answers 403 until its identities are loaded."""
+    probe = f"ready-{uuid.uuid4().hex}"
+    deadline = time.monotonic() + READY_SECONDS
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"weed mini exited with {process.returncode}: {tail()}")
+        try:
+            client.put_object(Bucket=bucket, Key=probe, Body=b"ok")
+            client.delete_object(Bucket=bucket, Key=probe)
+            return
+        except Exception as exc:  # not ready yet: refused, 403, 503
+            last = exc
+            time.sleep(0.25)
+    raise RuntimeError(f"weed mini not ready in {READY_SECONDS} s ({last}): {tail()}")
+
+
 class S3Server:
     """Starts ``weed mini`` in a folder, waits until it takes a PUT, and stops it by its PID."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.process: subprocess.Popen[bytes] | None = None
-        ports = free_ports(len(_PORT_FLAGS))
-        self._ports = dict(zip(_PORT_FLAGS, ports, strict=True))
+        ports = free_ports(len(PORT_FLAGS))
+        self._ports = dict(zip(PORT_FLAGS, ports, strict=True))
         self.port = self._ports["s3.port"]
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
@@ -94,55 +137,17 @@ class S3Server:
     def start(self) -> None:
         data = self.folder / "data"
         data.mkdir(parents=True, exist_ok=True)
-        flags = [f"-{name}={port}" for name, port in self._ports.items()]
-        command = [
-            weed_binary(),
-            "mini",
-            f"-dir={data}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            "-metricsIp=127.0.0.1",
-            "-s3.metricsIp=127.0.0.1",
-            *flags,
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-            f"-filer.localSocket={self.folder / 'filer.sock'}",
-            f"-s3.localSocket={self.folder / 's3.sock'}",
-            f"-bucket={BUCKET}",
-            "-master.telemetry=false",
-            "-admin.ui=false",
-            "-webdav=false",
-        ]
+        command = weed_command(weed_binary(), self.folder, self._ports, BUCKET)
         env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
         self.log = (self.folder / "weed.log").open("wb")
         self.process = subprocess.Popen(
             command, cwd=self.folder, env=env, stdout=self.log, stderr=subprocess.STDOUT
         )
         try:
-            self._wait_ready()
+            wait_until_ready(self.process, self.client(), BUCKET, self.tail)
         except BaseException:
             self.stop()
             raise
-
-    def _wait_ready(self) -> None:
-        # The server answers 403 until its identities are loaded: a PUT that succeeds is ready.
-        client = self.client()
-        probe = f"ready-{uuid.uuid4().hex}"
-        deadline = time.monotonic() + READY_SECONDS
-        last: Exception | None = None
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                code = self.process.returncode
-                raise RuntimeError(f"weed mini exited with {code}: {self.tail()}")
-            try:
-                client.put_object(Bucket=BUCKET, Key=probe, Body=b"ok")
-                client.delete_object(Bucket=BUCKET, Key=probe)
-                return
-            except Exception as exc:  # not ready yet: refused, 403, 503
-                last = exc
-                time.sleep(0.25)
-        raise RuntimeError(f"weed mini not ready in {READY_SECONDS} s ({last}): {self.tail()}")
 
     def tail(self) -> str:
         path = self.folder / "weed.log"

@@ -22,6 +22,7 @@ import pytest
 
 import mediapipe.store.s3
 from mediapipe.store import StorageError
+from mediapipe.store.files import FileFacts
 from mediapipe.store.s3 import S3Store
 from tests import media
 from tests.mockserver import body
@@ -463,7 +464,10 @@ def big_temp(store: S3Store, size: int) -> Any:
 
 def commit(store: S3Store, temp: Any, name: str) -> Any:
     return store.commit(
-        temp, name, h16(name), mime="video/mp4", width=None, height=None, credentials=False
+        temp,
+        name,
+        h16(name),
+        FileFacts(mime="video/mp4", width=None, height=None, credentials=False),
     )
 
 

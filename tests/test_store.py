@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from mediapipe.store import FilesystemStore, StorageError, StoredFile
+from mediapipe.store import FileFacts, FilesystemStore, StorageError, StoredFile
 from tests.storecheck import index_entry, index_keys, set_index_field
 
 if TYPE_CHECKING:
@@ -22,12 +22,13 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 KEY = "0123456789abcdef"
+NO_FACTS = FileFacts(mime=None, width=None, height=None, credentials=False)
 
 
 def commit(store: FilesystemStore, data: bytes, name: str, key: str = KEY) -> None:
     temp = store.new_temp()
     temp.write(data)
-    store.commit(temp, name, key, mime="image/png", width=1, height=2, credentials=False)
+    store.commit(temp, name, key, FileFacts(mime="image/png", width=1, height=2, credentials=False))
 
 
 @pytest.fixture
@@ -57,7 +58,10 @@ def test_commit_renames_into_place_and_indexes(store: FilesystemStore) -> None:
     temp.write(b"abc")
     temp.write(memoryview(b"def"))
     record = store.commit(
-        temp, "x.png", KEY, mime="image/png", width=3, height=4, credentials=False
+        temp,
+        "x.png",
+        KEY,
+        FileFacts(mime="image/png", width=3, height=4, credentials=False),
     )
     assert (store.root / "x.png").read_bytes() == b"abcdef"
     assert not temp.path.exists()
@@ -113,7 +117,7 @@ def test_names_never_leave_the_store(store: FilesystemStore, name: str) -> None:
     temp = store.new_temp()
     temp.write(b"x")
     with pytest.raises(StorageError, match="would leave the media store"):
-        store.commit(temp, name, KEY, mime=None, width=None, height=None, credentials=False)
+        store.commit(temp, name, KEY, NO_FACTS)
     assert not (store.root.parent / "escape.png").exists()
 
 
@@ -135,7 +139,7 @@ def test_symlinks_inside_the_store_cannot_lead_out(
     temp = store.new_temp()
     temp.write(b"x")
     with pytest.raises(StorageError, match="leads out of the media store"):
-        store.commit(temp, name, KEY, mime=None, width=None, height=None, credentials=False)
+        store.commit(temp, name, KEY, NO_FACTS)
     assert list(outside.rglob("*")) == []
     assert list((store.root / ".mediapipe" / "tmp").iterdir()) == []
     assert index_entry(store.root, KEY) is None
@@ -188,7 +192,10 @@ def test_storage_errors_at_commit_keep_nothing(store: FilesystemStore) -> None:
     temp.write(b"y")
     with pytest.raises(StorageError):
         store.commit(
-            temp, "taken/child.png", KEY, mime=None, width=None, height=None, credentials=False
+            temp,
+            "taken/child.png",
+            KEY,
+            NO_FACTS,
         )
     assert not temp.path.exists()
     assert (store.root / "taken").read_bytes() == b"x"
@@ -232,7 +239,7 @@ def test_failed_rename_leaves_no_entry_and_the_old_file(store: FilesystemStore) 
     temp = store.new_temp()
     temp.write(b"new body")
     with pytest.raises(StorageError, match=r"cannot store busy\.png"):
-        store.commit(temp, "busy.png", KEY, mime=None, width=None, height=None, credentials=False)
+        store.commit(temp, "busy.png", KEY, NO_FACTS)
     assert index_entry(store.root, KEY) is None
     assert store.lookup(KEY) is None
     assert not temp.path.exists()
@@ -308,7 +315,7 @@ def test_damaged_database_is_set_aside_and_rebuilt(
 SHARER = """
 import sys
 from pathlib import Path
-from mediapipe.store import FilesystemStore
+from mediapipe.store import FileFacts, FilesystemStore
 
 store = FilesystemStore(Path(sys.argv[1]))
 store.open()
@@ -317,8 +324,8 @@ sys.stdin.readline()
 for n in range(300):
     temp = store.new_temp()
     temp.write(b"child %d" % n)
-    store.commit(temp, f"child{n}.png", f"c{n:015x}", mime=None, width=None, height=None,
-                 credentials=True)
+    facts = FileFacts(mime=None, width=None, height=None, credentials=True)
+    store.commit(temp, f"child{n}.png", f"c{n:015x}", facts)
 store.close()
 """
 

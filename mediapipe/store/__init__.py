@@ -1,11 +1,12 @@
 """Stores: where media files and their reuse index live.
 
-``protocol`` says what a store must do, ``local`` and ``s3`` are the two built-in stores,
-``index`` is the local store's SQLite reuse index, ``temp`` the file a body streams into, and
-``registry`` opens the store a ``MEDIAPIPE_STORE`` value names.
+``protocol`` says what a store must do and ``files`` what it knows of a stored file; ``local``
+and ``s3`` are the two built-in stores, ``index`` the local store's SQLite reuse index,
+``uploads`` the S3 store's journal of multipart uploads, ``temp`` the files a body streams
+into, and ``registry`` opens the store a ``MEDIAPIPE_STORE`` value names.
 """
 
-from mediapipe.store.index import StoredFile
+from mediapipe.store.files import FileFacts, StoredFile
 from mediapipe.store.local import FilesystemStore
 from mediapipe.store.protocol import MediaStore, StorageError
 from mediapipe.store.registry import STORE_SCHEMES, join_store, open_store, store_scheme
@@ -13,6 +14,7 @@ from mediapipe.store.temp import TempFile
 
 __all__ = [
     "STORE_SCHEMES",
+    "FileFacts",
     "FilesystemStore",
     "MediaStore",
     "StorageError",

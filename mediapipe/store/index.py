@@ -20,8 +20,9 @@ import logging
 import os
 import sqlite3
 import threading
-from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
+
+from mediapipe.store.files import StoredFile, entry_from
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -33,35 +34,6 @@ DATABASE = "index.sqlite3"
 LEGACY_FOLDER = "index"
 # How long a writer waits for another one (another lane, another process) to finish.
 BUSY_TIMEOUT_S = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class StoredFile:
-    """One file in a store, as the reuse index remembers it."""
-
-    path: str  # relative to the store root, "/"-separated
-    size: int
-    sha256: str
-    mime: str | None
-    width: int | None
-    height: int | None
-    stored_at: float
-    # Whether credentials went with the download (contract §8). An entry written before this was
-    # recorded counts as credentialed: provenance is left off rather than risk a leak.
-    credentials: bool = True
-    # The response's validators, sent back as If-None-Match / If-Modified-Since once the file
-    # is older than MEDIAPIPE_EXPIRES.
-    etag: str | None = None
-    last_modified: str | None = None
-    # What the store knows these bytes by (an object's ETag in a bucket): an entry that shares
-    # another source's object is valid only while that object is still the same one.
-    version: str | None = None
-    # Set by a commit that found the same bytes already stored; not kept in the index.
-    deduplicated: bool = field(default=False, compare=False)
-
-    def refreshed(self, now: float) -> StoredFile:
-        """The same file, its age starting again (a revalidation said it is unchanged)."""
-        return replace(self, stored_at=now, deduplicated=False)
 
 
 _SCHEMA = """
@@ -131,38 +103,6 @@ def _row(key: str, record: StoredFile) -> tuple[Any, ...]:
 
 def _entry(row: tuple[Any, ...]) -> StoredFile | None:
     return entry_from(dict(zip(_FIELDS, row, strict=True)))
-
-
-# The type each kept field must have; an entry that breaks them (a damaged database, a foreign
-# writer) counts as absent: the source is downloaded again and its entry rewritten.
-_TYPES: dict[str, tuple[type, ...]] = {
-    "path": (str,),
-    "size": (int,),
-    "sha256": (str,),
-    "mime": (str, type(None)),
-    "width": (int, type(None)),
-    "height": (int, type(None)),
-    "stored_at": (int, float),
-    "credentials": (bool, int),
-    "etag": (str, type(None)),
-    "last_modified": (str, type(None)),
-    "version": (str, type(None)),
-}
-
-
-def entry_from(values: dict[str, Any]) -> StoredFile | None:
-    """The entry these kept values describe, or None when any of them is of the wrong type."""
-    known = {name: values[name] for name in _TYPES if name in values}
-    for name in ("path", "size", "sha256", "stored_at"):
-        if name not in known:
-            return None
-    for name, value in known.items():
-        if not isinstance(value, _TYPES[name]) or (
-            isinstance(value, bool) and name not in {"credentials"}
-        ):
-            return None
-    known["credentials"] = bool(known.get("credentials", True))
-    return StoredFile(**known)
 
 
 class ReuseIndex:

@@ -9,12 +9,14 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from mediapipe.store.index import ReuseIndex, StoredFile
+from mediapipe.store.index import ReuseIndex
 from mediapipe.store.protocol import StorageError
 from mediapipe.store.temp import TempFile, TempFolder
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from mediapipe.store.files import FileFacts, StoredFile
 
 META_DIR = ".mediapipe"
 
@@ -84,13 +86,8 @@ class FilesystemStore:
         temp: TempFile,
         name: str,
         key: str,
+        facts: FileFacts,
         *,
-        mime: str | None,
-        width: int | None,
-        height: int | None,
-        credentials: bool,
-        etag: str | None = None,
-        last_modified: str | None = None,
         may_share: bool = True,
     ) -> StoredFile:
         try:
@@ -99,18 +96,7 @@ class FilesystemStore:
         except OSError:
             temp.discard()
             raise
-        record = StoredFile(
-            path=name.replace("\\", "/"),
-            size=temp.size,
-            sha256=temp.sha256,
-            mime=mime,
-            width=width,
-            height=height,
-            stored_at=time.time(),
-            credentials=credentials,
-            etag=etag,
-            last_modified=last_modified,
-        )
+        record = facts.stored(name, temp.size, temp.sha256, time.time())
         # The index entry is committed first: if it cannot be, nothing reaches a final name and
         # no good file already there is replaced. An entry whose rename then fails (or whose
         # process is killed before the rename) points at a file of another size, or none,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from mediapipe.store.index import StoredFile
+    from mediapipe.store.files import FileFacts, StoredFile
     from mediapipe.store.temp import TempFile
 
 
@@ -38,13 +38,8 @@ class MediaStore(Protocol):
         temp: TempFile,
         name: str,
         key: str,
+        facts: FileFacts,
         *,
-        mime: str | None,
-        width: int | None,
-        height: int | None,
-        credentials: bool,
-        etag: str | None = None,
-        last_modified: str | None = None,
         may_share: bool = True,
     ) -> StoredFile:
         """Give a validated temporary file its final name and remember it under ``key``.

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from mediapipe.settings import SettingError
-from mediapipe.store.index import StoredFile, entry_from
+from mediapipe.store.files import StoredFile, entry_from
 from mediapipe.store.local import META_DIR
 from mediapipe.store.protocol import StorageError
 from mediapipe.store.temp import TempFolder
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
     from mediapipe.settings import MediaConfig
+    from mediapipe.store.files import FileFacts
     from mediapipe.store.temp import TempFile
 
 INSTALL_HINT = "pip install 'scrapy-mediapipe[s3]'"
@@ -218,31 +219,15 @@ class S3Store:
         temp: TempFile,
         name: str,
         key: str,
+        facts: FileFacts,
         *,
-        mime: str | None,
-        width: int | None,
-        height: int | None,
-        credentials: bool,
-        etag: str | None = None,
-        last_modified: str | None = None,
         may_share: bool = True,
     ) -> StoredFile:
         try:
             with self._storage_errors(f"cannot store {name} in {self.uri}"):
                 temp.close()
                 object_key = self.object_key(name)
-                record = StoredFile(
-                    path=name.replace("\\", "/"),
-                    size=temp.size,
-                    sha256=temp.sha256,
-                    mime=mime,
-                    width=width,
-                    height=height,
-                    stored_at=time.time(),
-                    credentials=credentials,
-                    etag=etag,
-                    last_modified=last_modified,
-                )
+                record = facts.stored(name, temp.size, temp.sha256, time.time())
                 shared = self._same_bytes(record) if self._deduplicate and may_share else None
                 if shared is not None:
                     record = replace(
@@ -252,7 +237,7 @@ class S3Store:
                         deduplicated=shared.path != record.path,
                     )
                 else:
-                    version = self._upload(temp, object_key, mime)
+                    version = self._upload(temp, object_key, facts.mime)
                     record = replace(record, version=version)
                 # Only after the upload: an index object always names a complete file.
                 self._write_json(self._index_key(key), _entry_json(record))
