@@ -429,3 +429,29 @@ def test_a_migrated_entry_never_replaces_a_newer_one(store: FilesystemStore) -> 
         again.close()
     assert found is not None
     assert (found.path, found.size, found.credentials) == ("new.png", 8, False)
+
+
+def test_identical_bytes_are_linked_but_only_after_their_bytes_are_checked(
+    store: FilesystemStore,
+) -> None:
+    facts = FileFacts(mime="image/png", width=1, height=1, credentials=False)
+    first = store.new_temp()
+    first.write(b"same bytes")
+    store.commit(first, "a.png", "a" * 16, facts)
+    second = store.new_temp()
+    second.write(b"same bytes")
+    shared = store.commit(second, "b.png", "b" * 16, facts)
+    assert shared.deduplicated
+    assert (store.root / "b.png").stat().st_ino == (store.root / "a.png").stat().st_ino
+    # Both now hold other bytes of the same size under their old entries (a commit caught
+    # between its index entry and its rename looks the same): they are not linked to.
+    for name in ("a.png", "b.png"):
+        (store.root / name).unlink()
+        (store.root / name).write_bytes(b"SAME BYTES")
+    third = store.new_temp()
+    third.write(b"same bytes")
+    own = store.commit(third, "c.png", "c" * 16, facts)
+    assert not own.deduplicated
+    assert (store.root / "c.png").read_bytes() == b"same bytes"
+    assert (store.root / "c.png").stat().st_nlink == 1
+    assert list((store.root / ".mediapipe" / "tmp").iterdir()) == []

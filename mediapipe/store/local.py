@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import time
 from dataclasses import replace
@@ -132,15 +133,20 @@ class FilesystemStore:
         for other in self._index.with_content(record.sha256, record.size):
             if other.path == record.path:
                 continue  # this source's own earlier file: replaced, not shared
+            link = self._temps.new_path()
             try:
                 existing = self.final_path(other.path)
                 if os.stat(existing).st_size != record.size:
                     continue
-                link = self._temps.new_path()
                 os.link(existing, link)
+                # The link pins one file; its bytes are checked, not trusted: another commit
+                # may be between its index entry and its rename, over a file of the same size.
+                if _sha256_of(link) == record.sha256:
+                    return str(link)
             except OSError:
-                continue
-            return str(link)
+                pass  # gone meanwhile, or no hard links here: the next one, or a plain copy
+            with contextlib.suppress(OSError):
+                os.unlink(link)
         return None
 
     def _ensure_folder(self, folder: str) -> None:
@@ -148,3 +154,14 @@ class FilesystemStore:
         if folder not in self._folders:
             os.makedirs(folder, exist_ok=True)
             self._folders.add(folder)
+
+
+_HASH_CHUNK = 1024 * 1024
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
