@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import tempfile
 import time
@@ -24,7 +23,7 @@ from mediapipe.store.files import StoredFile, entry_from
 from mediapipe.store.local import META_DIR
 from mediapipe.store.protocol import StorageError
 from mediapipe.store.temp import TempFolder
-from mediapipe.store.uploads import UploadJournal
+from mediapipe.store.uploads import MultipartUploads, UploadJournal
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -49,8 +48,6 @@ MULTIPART_CHUNK = 16 * 1024 * 1024
 STALE_UPLOAD_HOURS = 24.0
 # Under MEDIAPIPE_TEMP_DIR: one JSON file per multipart upload this machine's crawls have open.
 UPLOADS_FOLDER = ".mediapipe/uploads"
-
-logger = logging.getLogger(__name__)
 
 
 def default_temp_dir() -> Path:
@@ -167,7 +164,10 @@ class S3Store:
             raise StorageError(
                 exc.errno, f"MEDIAPIPE_TEMP_DIR: cannot create {exc.filename}: {exc.strerror}"
             ) from exc
-        self._watch_uploads()
+        self._uploads = MultipartUploads(
+            self._client, self.bucket, self.prefix, self.uri, self._journal
+        )
+        self._uploads.watch()
         # One upload per worker thread at a time: the writer threads are the concurrency.
         self._transfer = TransferConfig(
             multipart_threshold=MULTIPART_THRESHOLD,
@@ -175,7 +175,7 @@ class S3Store:
             use_threads=False,
         )
         self._check_bucket()
-        self._abort_stale_uploads()
+        self._uploads.abort_stale(STALE_UPLOAD_HOURS)
 
     def new_temp(self) -> TempFile:
         return self._temps.new_temp()
@@ -378,123 +378,6 @@ class S3Store:
             raise StorageError(message) from exc
         except BotoCoreError as exc:
             raise StorageError(f"the S3 endpoint {endpoint} cannot be used: {exc}") from exc
-
-    def _abort_stale_uploads(self) -> None:
-        # A killed crawl leaves its unfinished multipart uploads behind, billed and invisible. Other
-        # crawls may be uploading under the same prefix right now: an upload is aborted only when
-        # its process is known to be dead (from this machine's journal) or, known to no journal
-        # here, when it is too old to be anyone's upload in progress.
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            live = self._abort_uploads_of_dead_processes()
-            self._abort_old_uploads(keep=live)
-        except (BotoCoreError, ClientError) as exc:
-            raise StorageError(
-                f"cannot list or abort unfinished uploads in {self.uri}: {exc}"
-            ) from exc
-
-    def _abort_uploads_of_dead_processes(self) -> set[str]:
-        """Abort the journaled uploads of this store whose process ended; return the upload ids
-        of those whose process may still run."""
-        live: set[str] = set()
-        aborted = 0
-        for entry in self._journal.entries():
-            if not entry.key.startswith(self.prefix):
-                continue  # another store's, with its own prefix, sweeps it
-            ended = entry.owner.has_ended()
-            if ended is None:
-                continue  # written on another machine: its pid means nothing here
-            if not ended:
-                live.add(entry.upload_id)
-                continue
-            self._abort_upload(entry.key, entry.upload_id)
-            self._journal.remove(entry)
-            aborted += 1
-        if aborted:
-            logger.info("Aborted %d unfinished uploads of ended crawls in %s", aborted, self.uri)
-        return live
-
-    def _abort_old_uploads(self, keep: set[str]) -> None:
-        cutoff = time.time() - STALE_UPLOAD_HOURS * 3600
-        pages = self._client.get_paginator("list_multipart_uploads").paginate(
-            Bucket=self.bucket, Prefix=self.prefix
-        )
-        aborted = 0
-        for page in pages:
-            for upload in page.get("Uploads", []):
-                if upload["UploadId"] in keep or upload["Initiated"].timestamp() > cutoff:
-                    continue
-                self._abort_upload(upload["Key"], upload["UploadId"])
-                aborted += 1
-        if aborted:
-            logger.info(
-                "Aborted %d unfinished uploads older than %g hours in %s",
-                aborted,
-                STALE_UPLOAD_HOURS,
-                self.uri,
-            )
-
-    def _abort_upload(self, key: str, upload_id: str) -> None:
-        from botocore.exceptions import ClientError
-
-        try:
-            self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-        except ClientError as exc:
-            # Completed or aborted meanwhile, maybe by another crawl sweeping the same prefix.
-            if not _no_such_upload(exc.response):
-                raise
-
-    # -- the journal of this process's open multipart uploads ------------------------------
-
-    def _watch_uploads(self) -> None:
-        events = self._client.meta.events
-        for operation in _UPLOAD_OPERATIONS:
-            events.register(f"before-parameter-build.s3.{operation}", _keep_upload_params)
-        events.register("after-call.s3.CreateMultipartUpload", self._upload_created)
-        events.register("after-call.s3.CompleteMultipartUpload", self._upload_ended)
-        events.register("after-call.s3.AbortMultipartUpload", self._upload_ended)
-
-    def _upload_created(
-        self, http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any
-    ) -> None:
-        # Runs before the call returns the upload id to s3transfer, so before any part is sent.
-        if http_response.status_code >= 300:
-            return
-        key, upload_id = context[_PARAMS]["Key"], parsed["UploadId"]
-        try:
-            self._journal.record(key, upload_id)
-        except OSError as exc:
-            # An upload no journal knows would outlive a kill of this crawl until it is old:
-            # it does not go ahead, and the file fails as a storage failure that says why.
-            with contextlib.suppress(Exception):
-                self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-            name = key.removeprefix(self.prefix)
-            raise StorageError(
-                exc.errno,
-                f"cannot store {name} in {self.uri}: cannot record its multipart upload in "
-                f"{self._journal.folder} (MEDIAPIPE_TEMP_DIR): {exc.strerror}",
-            ) from exc
-
-    def _upload_ended(
-        self, http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any
-    ) -> None:
-        if http_response.status_code < 300 or _no_such_upload(parsed):
-            self._journal.forget(context[_PARAMS]["UploadId"])
-
-
-_PARAMS = "mediapipe_upload_params"
-_UPLOAD_OPERATIONS = ("CreateMultipartUpload", "CompleteMultipartUpload", "AbortMultipartUpload")
-
-
-def _keep_upload_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-    # An after-call handler sees the response, not the request: Complete and Abort answer
-    # without the upload id.
-    context[_PARAMS] = {"Key": params.get("Key"), "UploadId": params.get("UploadId")}
-
-
-def _no_such_upload(response: dict[str, Any]) -> bool:
-    return response.get("Error", {}).get("Code") in {"NoSuchUpload", "404"}
 
 
 def _missing(exc: Any) -> bool:

@@ -10,16 +10,150 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import socket
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from mediapipe.store.protocol import StorageError
 from mediapipe.store.temp import RUN_TAG, pid_alive
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+logger = logging.getLogger(__name__)
+
+
+class MultipartUploads:
+    """The multipart uploads of one store: journaled as they open and end, and those that will
+    never end aborted at start."""
+
+    def __init__(
+        self, client: Any, bucket: str, prefix: str, uri: str, journal: UploadJournal
+    ) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix
+        self.uri = uri
+        self.journal = journal
+
+    def abort_stale(self, stale_hours: float) -> None:
+        # A killed crawl leaves its unfinished multipart uploads behind, billed and invisible. Other
+        # crawls may be uploading under the same prefix right now: an upload is aborted only when
+        # its process is known to be dead (from this machine's journal) or, known to no journal
+        # here, when it is too old to be anyone's upload in progress.
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            live = self._abort_uploads_of_dead_processes()
+            self._abort_old_uploads(live, stale_hours)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(
+                f"cannot list or abort unfinished uploads in {self.uri}: {exc}"
+            ) from exc
+
+    def _abort_uploads_of_dead_processes(self) -> set[str]:
+        """Abort the journaled uploads of this store whose process ended; return the upload ids
+        of those whose process may still run."""
+        live: set[str] = set()
+        aborted = 0
+        for entry in self.journal.entries():
+            if not entry.key.startswith(self.prefix):
+                continue  # another store's, with its own prefix, sweeps it
+            ended = entry.owner.has_ended()
+            if ended is None:
+                continue  # written on another machine: its pid means nothing here
+            if not ended:
+                live.add(entry.upload_id)
+                continue
+            self._abort_upload(entry.key, entry.upload_id)
+            self.journal.remove(entry)
+            aborted += 1
+        if aborted:
+            logger.info("Aborted %d unfinished uploads of ended crawls in %s", aborted, self.uri)
+        return live
+
+    def _abort_old_uploads(self, keep: set[str], stale_hours: float) -> None:
+        cutoff = time.time() - stale_hours * 3600
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=self.prefix
+        )
+        aborted = 0
+        for page in pages:
+            for upload in page.get("Uploads", []):
+                if upload["UploadId"] in keep or upload["Initiated"].timestamp() > cutoff:
+                    continue
+                self._abort_upload(upload["Key"], upload["UploadId"])
+                aborted += 1
+        if aborted:
+            logger.info(
+                "Aborted %d unfinished uploads older than %g hours in %s",
+                aborted,
+                stale_hours,
+                self.uri,
+            )
+
+    def _abort_upload(self, key: str, upload_id: str) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except ClientError as exc:
+            # Completed or aborted meanwhile, maybe by another crawl sweeping the same prefix.
+            if not _no_such_upload(exc.response):
+                raise
+
+    def watch(self) -> None:
+        events = self.client.meta.events
+        for operation in _UPLOAD_OPERATIONS:
+            events.register(f"before-parameter-build.s3.{operation}", _keep_upload_params)
+        events.register("after-call.s3.CreateMultipartUpload", self._upload_created)
+        events.register("after-call.s3.CompleteMultipartUpload", self._upload_ended)
+        events.register("after-call.s3.AbortMultipartUpload", self._upload_ended)
+
+    def _upload_created(
+        self, http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> None:
+        # Runs before the call returns the upload id to s3transfer, so before any part is sent.
+        if http_response.status_code >= 300:
+            return
+        key, upload_id = context[_PARAMS]["Key"], parsed["UploadId"]
+        try:
+            self.journal.record(key, upload_id)
+        except OSError as exc:
+            # An upload no journal knows would outlive a kill of this crawl until it is old:
+            # it does not go ahead, and the file fails as a storage failure that says why.
+            with contextlib.suppress(Exception):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            name = key.removeprefix(self.prefix)
+            raise StorageError(
+                exc.errno,
+                f"cannot store {name} in {self.uri}: cannot record its multipart upload in "
+                f"{self.journal.folder} (MEDIAPIPE_TEMP_DIR): {exc.strerror}",
+            ) from exc
+
+    def _upload_ended(
+        self, http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> None:
+        if http_response.status_code < 300 or _no_such_upload(parsed):
+            self.journal.forget(context[_PARAMS]["UploadId"])
+
+
+_PARAMS = "mediapipe_upload_params"
+_UPLOAD_OPERATIONS = ("CreateMultipartUpload", "CompleteMultipartUpload", "AbortMultipartUpload")
+
+
+def _keep_upload_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    # An after-call handler sees the response, not the request: Complete and Abort answer
+    # without the upload id.
+    context[_PARAMS] = {"Key": params.get("Key"), "UploadId": params.get("UploadId")}
+
+
+def _no_such_upload(response: dict[str, Any]) -> bool:
+    return response.get("Error", {}).get("Code") in {"NoSuchUpload", "404"}
 
 
 @dataclass(frozen=True, slots=True)
