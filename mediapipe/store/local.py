@@ -130,18 +130,14 @@ class FilesystemStore:
         name the contract gives it, and replacing one source's file later (os.replace makes a
         new file) never changes another's. None when there is no such file or the file system
         takes no hard links: the body is then stored as it is."""
-        for other in self._index.with_content(record.sha256, record.size):
-            if other.path == record.path:
-                continue  # this source's own earlier file: replaced, not shared
+        for path in self._index.paths_with_content(record.sha256, record.size, record.path):
             link = self._temps.new_path()
             try:
-                existing = self.final_path(other.path)
-                if os.stat(existing).st_size != record.size:
-                    continue
+                existing = self.final_path(path)
                 os.link(existing, link)
                 # The link pins one file; its bytes are checked, not trusted: another commit
                 # may be between its index entry and its rename, over a file of the same size.
-                if _sha256_of(link) == record.sha256:
+                if _sha256_of(link, record.size) == record.sha256:
                     return str(link)
             except OSError:
                 pass  # gone meanwhile, or no hard links here: the next one, or a plain copy
@@ -159,9 +155,12 @@ class FilesystemStore:
 _HASH_CHUNK = 1024 * 1024
 
 
-def _sha256_of(path: Path) -> str:
+def _sha256_of(path: Path, size: int) -> str | None:
+    """The file's SHA-256, or None when it is not ``size`` bytes long (no need to read it)."""
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
+        if os.fstat(stream.fileno()).st_size != size:
+            return None
         while chunk := stream.read(_HASH_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
