@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import warnings
 from typing import TYPE_CHECKING
 
@@ -27,17 +28,29 @@ _PILLOW_FORMATS = {
 TOO_MANY_PIXELS = (-1, -1)
 
 
-def image_size(path: Path, mime: str | None = None) -> tuple[int, int] | None:
-    """Width and height from the image header, without decoding pixels; None if unreadable."""
+def image_size(path: Path, mime: str | None = None, head: bytes = b"") -> tuple[int, int] | None:
+    """Width and height from the image header, without decoding pixels; None if unreadable.
+
+    ``head``, the body's first bytes as sniffed, usually holds the header: the file is then not
+    opened again (an open and a read per stored image, on the writer lanes). A header that
+    does not fit in it (a JPEG after a large EXIF block) is read from the file."""
+    if head:
+        size = _header_size(io.BytesIO(head), mime)
+        if size is not None:
+            return size
+    return _header_size(path, mime)
+
+
+def _header_size(source: Path | io.BytesIO, mime: str | None) -> tuple[int, int] | None:
     known = _PILLOW_FORMATS.get(mime or "")
     with warnings.catch_warnings():
         # A huge declared size is reported as a warning or an error by Pillow before any pixel
         # is decoded; the size is metadata here, so neither may stop the crawl.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            with Image.open(path, formats=[known] if known else None) as image:
+            with Image.open(source, formats=[known] if known else None) as image:
                 return image.size
         except Image.DecompressionBombError:
             return TOO_MANY_PIXELS
-        except (OSError, ValueError, SyntaxError):
+        except (OSError, ValueError, SyntaxError, EOFError):
             return None

@@ -75,7 +75,7 @@ class Saver:
         except BaseException:
             temp.discard()
             raise
-        size = image_size(temp.path, verdict.mime) if verdict.raster else None
+        size = image_size(temp.path, verdict.mime, body.head) if verdict.raster else None
         limit = self.config.max_pixels
         if size == TOO_MANY_PIXELS or (size and limit and size[0] * size[1] > limit):
             temp.discard()
@@ -138,7 +138,7 @@ class Saver:
         except BaseException:
             temp.discard()
             raise
-        return ReceivedBody(temp, verdict, declared, lane, _written_in_one_go)
+        return ReceivedBody(temp, verdict, declared, lane, _written_in_one_go, head)
 
     def _write_pieces(self, temp: TempFile, pieces: Iterator[bytes]) -> bytes:
         head = b""

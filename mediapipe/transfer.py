@@ -61,6 +61,8 @@ class ReceivedBody:
     lane: Executor
     # Raises a write error still queued on the lane as ``storage``; run on the lane.
     check_written: Callable[[], None]
+    # The first bytes, as sniffed: most image headers are in them.
+    head: bytes = b""
 
 
 class Transfer:
@@ -216,7 +218,12 @@ class Transfer:
         assert self._temp is not None
         assert self._verdict is not None
         return ReceivedBody(
-            self._temp, self._verdict, self._declared, self.lane, self.check_written
+            self._temp,
+            self._verdict,
+            self._declared,
+            self.lane,
+            self.check_written,
+            bytes(self._head),
         )
 
     def discard(self) -> None:
