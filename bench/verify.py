@@ -82,12 +82,14 @@ def verify(
         stored = out_dir / record["path"]
         return sha256_file(stored) if stored.is_file() else None
 
-    stored = _check_records(result, urls, _read_records(records_file), manifest, digest)
+    records = _read_records(records_file)
+    stored = _check_records(result, urls, records, manifest, digest)
     if runner == "mediapipe":
         _check_mediapipe_store(out_dir, stored, result)
     if runner == "copyMedia" and out_dir.is_dir():  # it names the files: no stray ones either
+        named = {record["path"] for record in records.values()}
         for found in sorted(out_dir.iterdir()):
-            if found.name not in stored:
+            if found.name not in named:
                 result.problem("leftovers", f"{found.name} in the media folder, of no source")
     return result
 
