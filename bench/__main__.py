@@ -12,6 +12,7 @@ import os
 import platform
 import shlex
 import signal
+import subprocess
 import sys
 import time
 import urllib.request
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import Corpus
-from bench.measure import MB, Run, run_once
+from bench.measure import MB, Run, run_once, runner_python
 from bench.report import (
     corpus_table,
     describe_failure,
@@ -29,7 +30,7 @@ from bench.report import (
     summarize,
     write_json,
 )
-from bench.runners import RUNNERS
+from bench.runners import LOCAL_ONLY, RUNNERS, SMALL_ONLY
 from bench.runners.job import source_fingerprint
 from bench.s3 import SeaweedFS
 from bench.server import Nginx
@@ -63,7 +64,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         f"{','.join(S3_CORPORA)} only when named)",
     )
     parser.add_argument(
-        "--runners", type=_csv(RUNNERS), default=list(RUNNERS), help="runners (default: all)"
+        "--runners",
+        type=_csv(RUNNERS),
+        help=f"runners of every corpus but the long crawl (default: all on small; "
+        f"{','.join(r for r in RUNNERS if r not in SMALL_ONLY)} on the others; "
+        f"{','.join(r for r in RUNNERS if r not in LOCAL_ONLY)} on the S3 corpora)",
     )
     parser.add_argument(
         "--long-runners",
@@ -123,6 +128,40 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def runners_of(workload: Workload, args: argparse.Namespace) -> list[str]:
+    """Which runners measure a corpus, in the order of round 1."""
+    if workload.name == "long":
+        return list(args.long_runners)
+    if args.runners is not None:
+        runners = list(args.runners)
+    elif workload.name == "small":
+        runners = list(RUNNERS)
+    else:
+        runners = [runner for runner in RUNNERS if runner not in SMALL_ONLY]
+    if workload.s3:  # the S3 corpora compare the two pipelines' stores
+        runners = [runner for runner in runners if runner not in LOCAL_ONLY]
+    return runners
+
+
+def _g4f_versions() -> dict[str, str]:
+    """g4f and aiohttp as the copyMedia runner's interpreter has them."""
+    code = (
+        "from importlib.metadata import version as v; import platform; "
+        "print(v('g4f'), v('aiohttp'), platform.python_version())"
+    )
+    python = runner_python("copyMedia")
+    try:
+        done = subprocess.run(
+            [python, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise SystemExit(
+            f"the copyMedia runner needs {python} with g4f (bash bench/setup.sh makes it): {exc}"
+        ) from exc
+    g4f, aiohttp, python_version = done.stdout.split()
+    return {"g4f": g4f, "g4f_aiohttp": aiohttp, "g4f_python": python_version}
+
+
 def _header(
     args: argparse.Namespace, server: Nginx, s3: SeaweedFS | None, argv: list[str]
 ) -> dict[str, Any]:
@@ -180,7 +219,7 @@ def _print_run(run: Run) -> None:
     if run.source:
         verdict += f" [mediapipe source {run.source}]"
     print(
-        f"  [{run.corpus} r{run.round} {run.runner:>13}] {run.files} files "
+        f"  [{run.corpus} r{run.round} {run.runner:>17}] {run.files} files "
         f"{run.bytes / MB:.1f} MB in {run.wall_s:.2f} s: {run.files_per_s:.1f} files/s, "
         f"{run.mb_per_s:.1f} MB/s, peak RSS {run.peak_rss_mib:.0f} MiB, "
         f"CPU {run.cpu_s:.2f} s, {run.peak_connections} conns "
@@ -199,6 +238,11 @@ def main(argv: list[str]) -> int:
         for name in ALL_CORPORA
         if name in args.corpora
     ]
+
+    # The copyMedia runner's interpreter is checked first: without it, nothing is measured.
+    g4f = {}
+    if any("copyMedia" in runners_of(workload, args) for workload in workloads):
+        g4f = _g4f_versions()
 
     corpus = Corpus(work / "corpus")
     needed = sorted({path for workload in workloads for path in workload.paths})
@@ -224,12 +268,10 @@ def main(argv: list[str]) -> int:
                 f"{time.perf_counter() - started:.1f} s",
                 flush=True,
             )
-        header = _header(args, server, s3, argv)
+        header = _header(args, server, s3, argv) | g4f
         base = server.url("").rstrip("/")
         for workload in workloads:
-            runners = args.long_runners if workload.name == "long" else args.runners
-            if workload.s3:  # the S3 corpora compare the two pipelines' stores
-                runners = [runner for runner in runners if runner != "aiohttp"]
+            runners = runners_of(workload, args)
             if not runners:
                 continue
             rounds = args.long_rounds if workload.name == "long" else args.rounds

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from bench.runners import MEMORY_ONLY
 from bench.runners.job import Job, Outcome
 from bench.s3 import delete_prefix
 from bench.server import die_with_parent
@@ -29,6 +31,17 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parent.parent
 MB = 1_000_000
 MIB = 1024 * 1024
+# The copyMedia runner's own virtualenv (g4f==8.8.6), made by bench/setup.sh; never the
+# project's. BENCH_G4F_PYTHON names another interpreter that has g4f.
+G4F_VENV = REPO / "bench" / ".work" / "venv-g4f"
+
+
+def runner_python(runner: str) -> str:
+    """The interpreter a runner's process starts with. Each finds the bench package through
+    PYTHONPATH (the repository), so the job protocol is the same under either."""
+    if runner == "copyMedia":
+        return os.environ.get("BENCH_G4F_PYTHON") or str(G4F_VENV / "bin" / "python")
+    return sys.executable
 
 
 @dataclass(slots=True)
@@ -162,7 +175,11 @@ def run_once(
         checkpoint_every=workload.checkpoint_every,
         s3_settings=place.scrapy_settings() if place else None,
         temp_dir=str(run_dir / "tmp") if place else None,
+        expected_file=str(run_dir / "expected.json") if runner in MEMORY_ONLY else None,
     )
+    if job.expected_file is not None:
+        expected = {path: manifest[path].sha256 for path in workload.paths}
+        Path(job.expected_file).write_text(json.dumps(expected), "utf-8")
     job.save(run_dir / "job.json")
     run = Run(workload.name, runner, round_number, store=out_dir, log=str(run_dir / "runner.log"))
     path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
@@ -172,7 +189,7 @@ def run_once(
     started = time.perf_counter()
     with (run_dir / "runner.log").open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bench.runners", str(run_dir / "job.json")],
+            [runner_python(runner), "-m", "bench.runners", str(run_dir / "job.json")],
             cwd=run_dir,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -211,6 +228,8 @@ def run_once(
         checked = verify(runner, urls, Path(job.records), Path(job.out_dir), manifest)
         if not keep_outputs:
             shutil.rmtree(job.out_dir, ignore_errors=True)
+            if job.expected_file is not None:
+                Path(job.expected_file).unlink(missing_ok=True)
     run.verification = checked.as_dict()
     run.files = checked.ok
     run.bytes = checked.ok_bytes

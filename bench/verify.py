@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from bench.corpus import sha256_file
+from bench.runners import MEMORY_ONLY
 from bench.s3 import list_keys, sha256_object, unfinished_uploads
 
 if TYPE_CHECKING:
@@ -75,13 +76,21 @@ def verify(
 ) -> Verification:
     result = Verification(expected=len(urls))
 
-    def digest(path: str) -> str | None:
-        stored = out_dir / path
+    def digest(record: dict[str, Any]) -> str | None:
+        if runner in MEMORY_ONLY:  # nothing stored: the body's hash, taken by the runner
+            return record.get("sha256")
+        stored = out_dir / record["path"]
         return sha256_file(stored) if stored.is_file() else None
 
-    stored = _check_records(result, urls, _read_records(records_file), manifest, digest)
+    records = _read_records(records_file)
+    stored = _check_records(result, urls, records, manifest, digest)
     if runner == "mediapipe":
         _check_mediapipe_store(out_dir, stored, result)
+    if runner == "copyMedia" and out_dir.is_dir():  # it names the files: no stray ones either
+        named = {record["path"] for record in records.values()}
+        for found in sorted(out_dir.iterdir()):
+            if found.name not in named:
+                result.problem("leftovers", f"{found.name} in the media folder, of no source")
     return result
 
 
@@ -100,8 +109,8 @@ def verify_s3(
     result = Verification(expected=len(urls))
     client = place.client()
 
-    def digest(path: str) -> str | None:
-        return sha256_object(client, place.bucket, place.prefix + path)
+    def digest(record: dict[str, Any]) -> str | None:
+        return sha256_object(client, place.bucket, place.prefix + record["path"])
 
     stored = _check_records(result, urls, _read_records(records_file), manifest, digest)
     if runner == "mediapipe":
@@ -120,11 +129,11 @@ def _check_records(
     urls: list[str],
     records: dict[str, dict[str, Any]],
     manifest: Mapping[str, Entry],
-    digest: Callable[[str], str | None],
+    digest: Callable[[dict[str, Any]], str | None],
 ) -> dict[str, str]:
     """Each URL's record must name a stored file whose SHA-256 is its corpus file's; ``digest``
-    hashes a stored file by its recorded path (None: not in the store). Returns the stored
-    files' digests by path."""
+    hashes the stored file a record names (None: not in the store). Returns the stored files'
+    digests by path."""
     todo: list[tuple[str, Entry, dict[str, Any]]] = []
     for url in urls:
         entry = manifest[urlsplit(url).path.lstrip("/")]
@@ -138,7 +147,7 @@ def _check_records(
         else:
             todo.append((url, entry, record))
     with ThreadPoolExecutor(max_workers=2) as pool:
-        digests = list(pool.map(lambda job: digest(job[2]["path"]), todo))
+        digests = list(pool.map(lambda job: digest(job[2]), todo))
     stored: dict[str, str] = {}
     for (url, entry, record), found in zip(todo, digests, strict=True):
         if found is None:

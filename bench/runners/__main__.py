@@ -22,6 +22,10 @@ def main(argv: list[str]) -> int:
             from bench.runners.scrapy_runner import run_mediapipe as run
         elif job.runner == "filespipeline":
             from bench.runners.scrapy_runner import run_filespipeline as run
+        elif job.runner == "scrapy-downloader":
+            from bench.runners.scrapy_runner import run_downloader as run
+        elif job.runner == "copyMedia":  # under bench/.work/venv-g4f's interpreter
+            from bench.runners.copymedia_runner import run
         else:
             raise ValueError(f"unknown runner {job.runner!r}")
         run(job, meter)

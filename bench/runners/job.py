@@ -32,6 +32,9 @@ class Job:
     # store's s3://bucket/prefix/ and temp_dir the local folder mediapipe spools bodies in.
     s3_settings: dict[str, Any] | None = None
     temp_dir: str | None = None
+    # Runners that keep nothing (scrapy-downloader): a JSON object of corpus path (the URL's
+    # path) to SHA-256, against which the runner checks each body before dropping it.
+    expected_file: str | None = None
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=1), "utf-8")

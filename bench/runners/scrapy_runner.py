@@ -1,4 +1,5 @@
-"""The two Scrapy runners: the same spider and settings, with mediapipe or with FilesPipeline.
+"""The Scrapy runners: the same spider and settings, with mediapipe, with FilesPipeline, or
+with Scrapy's downloader alone (a pipeline that only downloads).
 
 The spider yields items straight from ``start()`` (no pages to crawl): each item holds
 ``urls_per_item`` corpus URLs in the field the pipeline reads.
@@ -7,11 +8,13 @@ The spider yields items straight from ``start()`` (no pages to crawl): each item
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from scrapy import Spider, signals
+from scrapy import Request, Spider, signals
 from scrapy.crawler import AsyncCrawlerProcess
 
 from bench.runners.job import LoopLag, source_fingerprint
@@ -20,10 +23,12 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
     from scrapy.crawler import Crawler
+    from scrapy.http import Response
 
     from bench.runners.job import Job, Meter
 
 NO_LIMIT = 0
+MEMORY = "(memory)"  # the path recorded by scrapy-downloader, which keeps nothing (verify.py)
 
 
 class BenchSpider(Spider):
@@ -102,7 +107,9 @@ def _crawl(
     meter.outcome.stats = {
         key: value
         for key, value in crawler.stats.get_stats().items()
-        if key.startswith(("mediapipe/", "downloader/", "item_", "log_count/", "file_", "finish"))
+        if key.startswith(
+            ("mediapipe/", "bench/", "downloader/", "item_", "log_count/", "file_", "finish")
+        )
     }
     meter.outcome.stats["loop_lag_max_ms"] = lag.stop()
 
@@ -160,3 +167,61 @@ def run_filespipeline(job: Job, meter: Meter) -> None:
     if job.s3_settings is not None:
         settings |= job.s3_settings  # FILES_STORE is s3://bucket/prefix/
     _crawl(job, meter, settings, "file_urls", _files_item)
+
+
+class DownloaderPipeline:
+    """Scrapy's downloader alone: ``engine.download_async(Request(url))`` for every source of
+    the item, at most ``CONCURRENT_REQUESTS`` at once (a semaphore: Scrapy 2.19 does not hold
+    requests that arrive at a slot together, see bench/README.md), each body hashed and
+    compared with the corpus manifest, then dropped. Nothing is stored: the upper bound of a
+    media pipeline built on Scrapy."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.concurrency = crawler.settings.getint("CONCURRENT_REQUESTS")
+        with open(crawler.settings["BENCH_EXPECTED_FILE"], encoding="utf-8") as expected:
+            self.expected: dict[str, str] = json.load(expected)
+        self._gate: asyncio.Semaphore | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> DownloaderPipeline:
+        return cls(crawler)
+
+    async def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
+        if self._gate is None:  # made on the running loop
+            self._gate = asyncio.Semaphore(self.concurrency)
+        item["downloads"] = await asyncio.gather(*(self._one(url) for url in item["urls"]))
+        return item
+
+    async def _one(self, url: str) -> dict[str, Any]:
+        assert self._gate is not None
+        assert self.crawler.engine is not None
+        async with self._gate:
+            try:
+                response: Response = await self.crawler.engine.download_async(Request(url))
+            except Exception as exc:  # recorded, not raised
+                return {"url": url, "status": "failed", "reason": repr(exc)}
+        if response.status != 200:
+            return {"url": url, "status": "failed", "reason": f"http-{response.status}"}
+        digest = hashlib.sha256(response.body).hexdigest()
+        if digest != self.expected.get(urlsplit(url).path.lstrip("/")):
+            # Recorded as it is: the parent reports the source as mismatched.
+            assert self.crawler.stats is not None
+            self.crawler.stats.inc_value("bench/sha256_mismatches")
+        return {"url": url, "status": "downloaded", "sha256": digest, "size": len(response.body)}
+
+
+def _downloader_item(item: dict[str, Any], meter: Meter) -> None:
+    for result in item.get("downloads", []):
+        if result["status"] == "failed":
+            meter.record(result["url"], None, "failed", result["reason"])
+        else:  # the body is gone; the record names no file
+            meter.record(result["url"], MEMORY, "downloaded", None, result["sha256"])
+
+
+def run_downloader(job: Job, meter: Meter) -> None:
+    settings = common_settings(job) | {
+        "ITEM_PIPELINES": {"bench.runners.scrapy_runner.DownloaderPipeline": 300},
+        "BENCH_EXPECTED_FILE": job.expected_file,
+    }
+    _crawl(job, meter, settings, "urls", _downloader_item)
