@@ -104,7 +104,7 @@ def _open(store: str, s3: SeaweedFS | None, temp_dir: Path) -> MediaStore:
 
 
 def _measure(
-    label: str, store: MediaStore, count: int, days: float, seed: int, counter: Requests | None
+    label: str, store: MediaStore, count: int, seed: int, counter: Requests | None
 ) -> list[Timing]:
     from mediapipe.naming import source_hash
 
@@ -178,9 +178,6 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--lookups", type=int, default=500, help="timed lookups of each kind (default 500)"
     )
-    parser.add_argument(
-        "--days", type=float, default=90.0, help="max_age_days passed to lookup (default 90)"
-    )
     parser.add_argument("--no-local", action="store_true", help="skip the local-folder store")
     parser.add_argument("--seed", type=int, default=1, help="shuffle and body seed (default 1)")
     parser.add_argument("--work", type=Path, default=WORK, help="work folder (bench/.work)")
@@ -202,14 +199,14 @@ def main(argv: list[str]) -> int:
         # The store's own client: every request it sends is counted.
         store._client.meta.events.register("before-send.s3", counter)  # type: ignore[attr-defined]
         try:
-            timings += _measure("s3", store, args.lookups, args.days, args.seed, counter)
+            timings += _measure("s3", store, args.lookups, args.seed, counter)
         finally:
             store.close()
             delete_prefix(place)
         if not args.no_local:
             local = _open(str(scratch / "local"), None, scratch / "tmp")
             try:
-                timings += _measure("local", local, args.lookups, args.days, args.seed, None)
+                timings += _measure("local", local, args.lookups, args.seed, None)
             finally:
                 local.close()
     shutil.rmtree(scratch, ignore_errors=True)
@@ -229,7 +226,6 @@ def main(argv: list[str]) -> int:
         "mediapipe": version("scrapy-mediapipe"),
         "seaweedfs": s3.version,
         "lookups": args.lookups,
-        "days": args.days,
         "seconds": round(time.perf_counter() - began, 1),
     }
     lines = [
@@ -237,7 +233,7 @@ def main(argv: list[str]) -> int:
         "",
         f"`{header['command']}` on {header['machine']}; Python {header['python']}, "
         f"boto3 {header['boto3']}, SeaweedFS {header['seaweedfs']} (weed mini) on loopback, "
-        f"mediapipe {header['mediapipe']}. `S3Store.lookup(key, {args.days:g})` one at a time, "
+        f"mediapipe {header['mediapipe']}. `S3Store.lookup(key)` one at a time, "
         f"hits and misses shuffled, after {WARM_UP} untimed of each; commit: one "
         f"{BODY_SIZE // 1000} kB file and its index entry. The local row is the folder store "
         "(SQLite index and a stat) on the same keys.",
