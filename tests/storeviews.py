@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -55,6 +56,10 @@ class StoreView(Protocol):
 
     def remove(self, name: str) -> None:
         """Delete a stored file behind the index's back."""
+
+    def replace(self, name: str, data: bytes) -> None:
+        """Give a stored file new bytes the way a later commit of its own source would (a new
+        file or object under the same name)."""
 
     def leftovers(self) -> list[str]:
         """Temporary files, and for S3 unfinished multipart uploads, still around."""
@@ -117,6 +122,11 @@ class LocalView:
 
     def remove(self, name: str) -> None:
         (self.root / name).unlink()
+
+    def replace(self, name: str, data: bytes) -> None:
+        new = self.root / f"{name}.new"
+        new.write_bytes(data)
+        os.replace(new, self.root / name)
 
     def leftovers(self) -> list[str]:
         return sorted(path.name for path in leftovers(self.root))
@@ -205,6 +215,9 @@ class S3View:
 
     def remove(self, name: str) -> None:
         self.client.delete_object(Bucket=BUCKET, Key=self.prefix + name)
+
+    def replace(self, name: str, data: bytes) -> None:
+        self.client.put_object(Bucket=BUCKET, Key=self.prefix + name, Body=data)
 
     def leftovers(self) -> list[str]:
         tmp = self.temp_dir / META / "tmp"
