@@ -25,3 +25,18 @@ def run_python(folder: Path, name: str, text: str, *args: str) -> subprocess.Com
     )
     assert process.returncode == 0, process.stderr
     return process
+
+
+# The spider of the crawl scripts the crash tests run in a subprocess: it yields ITEMS (which
+# the script defines) from a callback, so the engine notices their end at once
+# (tests/conftest.py says why). The script imports Request and Spider from scrapy.
+ITEMS_SPIDER = """
+class ItemsSpider(Spider):
+    name = "items"
+
+    async def start(self):
+        yield Request("data:,", callback=self.emit, dont_filter=True)
+
+    def emit(self, response):
+        yield from ITEMS
+"""

@@ -21,6 +21,7 @@ import pytest
 
 from tests import media
 from tests.mockserver import body, streamed
+from tests.scripts import ITEMS_SPIDER
 from tests.storecheck import index_entry
 
 if TYPE_CHECKING:
@@ -35,7 +36,8 @@ BIGS = 4
 SMALLS = 3
 SERVE_DELAY = 0.002  # seconds per chunk: about 2 s per body at least
 
-SCRIPT = """
+SCRIPT = (
+    """
 import json
 import sys
 
@@ -46,16 +48,9 @@ store, sources_file, feed = sys.argv[1:4]
 with open(sources_file, encoding="utf-8") as handle:
     ITEMS = json.load(handle)
 
-
-class CrashSpider(Spider):
-    name = "crash"
-
-    async def start(self):
-        # Items come from a callback: the engine notices their end at once (tests/conftest.py).
-        yield Request("data:,", callback=self.emit, dont_filter=True)
-
-    def emit(self, response):
-        yield from ITEMS
+"""
+    + ITEMS_SPIDER
+    + """
 
 
 process = AsyncCrawlerProcess(
@@ -71,9 +66,10 @@ process = AsyncCrawlerProcess(
         "FEEDS": {feed: {"format": "jsonlines"}},
     }
 )
-process.crawl(CrashSpider)
+process.crawl(ItemsSpider)
 process.start()
 """
+)
 
 
 def sha256(data: bytes) -> str:

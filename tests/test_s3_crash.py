@@ -27,7 +27,7 @@ from mediapipe.store.s3 import S3Store
 from tests import media
 from tests.mockserver import body
 from tests.s3server import BUCKET
-from tests.scripts import ROOT
+from tests.scripts import ITEMS_SPIDER, ROOT
 from tests.test_s3store import Place
 
 if TYPE_CHECKING:
@@ -43,7 +43,8 @@ POLL_SECONDS = 60
 
 # A crawl whose multipart uploads go in 5 MiB parts, each part held back by PART_DELAY seconds
 # (argv) so that the test can kill the crawl between two parts.
-CRAWL_SCRIPT = """
+CRAWL_SCRIPT = (
+    """
 import json
 import sys
 import time
@@ -71,15 +72,9 @@ if float(part_delay):
 with open(items_file, encoding="utf-8") as handle:
     ITEMS = json.load(handle)
 
-
-class UploadSpider(Spider):
-    name = "upload"
-
-    async def start(self):
-        yield Request("data:,", callback=self.emit, dont_filter=True)
-
-    def emit(self, response):
-        yield from ITEMS
+"""
+    + ITEMS_SPIDER
+    + """
 
 
 process = AsyncCrawlerProcess(
@@ -93,9 +88,10 @@ process = AsyncCrawlerProcess(
         "FEEDS": {feed: {"format": "jsonlines"}},
     }
 )
-process.crawl(UploadSpider)
+process.crawl(ItemsSpider)
 process.start()
 """
+)
 
 # Another worker on this machine: opens the store (which sweeps like any start), starts multipart
 # uploads of one part each through the store's client, prints their ids, then runs on ("live")
