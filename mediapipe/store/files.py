@@ -57,6 +57,10 @@ class StoredFile:
     # Set by a commit that found the same bytes already stored; not kept in the index.
     deduplicated: bool = field(default=False, compare=False)
 
+    def kept(self) -> dict[str, Any]:
+        """The fields an index keeps, by name: all but the commit's own ``deduplicated``."""
+        return {name: getattr(self, name) for name in _TYPES}
+
     def refreshed(self, now: float) -> StoredFile:
         """The same file, its age starting again (a revalidation said it is unchanged)."""
         return replace(self, stored_at=now, deduplicated=False)

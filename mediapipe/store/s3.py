@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import asdict, fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -211,7 +211,7 @@ class S3Store:
     def refresh(self, key: str, stored: StoredFile) -> StoredFile:
         fresh = stored.refreshed(time.time())
         with self._storage_errors(f"cannot refresh {stored.path} in {self.uri}"):
-            self._write_json(self._index_key(key), _entry_json(fresh))
+            self._write_json(self._index_key(key), fresh.kept())
         return fresh
 
     def commit(
@@ -240,7 +240,7 @@ class S3Store:
                     version = self._upload(temp, object_key, facts.mime)
                     record = replace(record, version=version)
                 # Only after the upload: an index object always names a complete file.
-                self._write_json(self._index_key(key), _entry_json(record))
+                self._write_json(self._index_key(key), record.kept())
                 if self._deduplicate and may_share and shared is None:
                     self._write_json(
                         self._content_key(record.sha256),
@@ -385,12 +385,3 @@ def _missing(exc: Any) -> bool:
     error = exc.response.get("Error", {}).get("Code")
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return error in {"NoSuchKey", "404", "NotFound"} or status == 404
-
-
-# Every field an index object keeps: all but the commit's own ``deduplicated``.
-_ENTRY_FIELDS = tuple(item.name for item in fields(StoredFile) if item.name != "deduplicated")
-
-
-def _entry_json(record: StoredFile) -> dict[str, Any]:
-    data = asdict(record)
-    return {name: data[name] for name in _ENTRY_FIELDS}
