@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+import importlib
 import io
 import warnings
 from typing import TYPE_CHECKING
@@ -21,6 +23,21 @@ _PILLOW_FORMATS = {
     "image/x-icon": "ICO",
     "image/avif": "AVIF",
 }
+# The plugin module of each format above. Imported here, once, because Pillow imports every
+# plugin it has (tens of milliseconds, holding the GIL) the first time it is asked for a
+# format it has not loaded yet: in the middle of a crawl that stalls the reactor thread.
+_PLUGINS = ("Jpeg", "Png", "Gif", "WebP", "Bmp", "Tiff", "Ico", "Avif")
+
+
+def _load_plugins() -> None:
+    Image.preinit()  # what Image.open loads first anyway
+    for plugin in _PLUGINS:
+        # A Pillow built without one: Image.open says so for each file of that format.
+        with contextlib.suppress(ImportError):
+            importlib.import_module(f"PIL.{plugin}ImagePlugin")
+
+
+_load_plugins()
 
 
 # What image_size answers for a header that declares more pixels than Pillow will open (a

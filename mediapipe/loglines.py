@@ -22,6 +22,20 @@ _HINTS = {
 }
 
 
+def debug_wanted(log: logging.Logger) -> bool:
+    """Whether a DEBUG line of ``log`` would reach a handler. Scrapy's ``LOG_LEVEL`` sets its
+    handler's level, not the loggers': a DEBUG line below it is still built (its record, the
+    caller's frame) before being dropped, which is a per-file cost in a long crawl."""
+    if not log.isEnabledFor(logging.DEBUG):
+        return False
+    current: logging.Logger | None = log
+    while current is not None:
+        if any(handler.level <= logging.DEBUG for handler in current.handlers):
+            return True
+        current = current.parent if current.propagate else None
+    return False
+
+
 def shown(source: Any) -> str:
     """A source as log lines show it: a long data: URI would flood the log."""
     text = str(source)

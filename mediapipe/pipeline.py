@@ -20,7 +20,13 @@ from scrapy import signals
 from mediapipe.datauri import is_data_uri
 from mediapipe.downloads import Downloader
 from mediapipe.exceptions import MediaError
-from mediapipe.loglines import RootRelativeNote, failure_line, internal_error_line, shown
+from mediapipe.loglines import (
+    RootRelativeNote,
+    debug_wanted,
+    failure_line,
+    internal_error_line,
+    shown,
+)
 from mediapipe.naming import NameRule
 from mediapipe.naming import source_hash as hash_source
 from mediapipe.options import SPIDER_ATTRIBUTE, CallOptions
@@ -185,16 +191,19 @@ class MediaPipeline:
         # A caller-chosen target is always written anew.
         stored = None if self.call.target else await self._reuse.stored(key)
         if stored is not None and self._reuse.fresh(stored):
-            logger.debug("Media (uptodate): %s is %s", shown(source), stored.path)
+            if debug_wanted(logger):
+                logger.debug("Media (uptodate): %s is %s", shown(source), stored.path)
             return self._records.of_stored(source, stored, "uptodate", self.call)
         stored, unchanged = await self._downloader.download(
             source, url, names, self.call, self._reuse.revalidatable(stored)
         )
         if unchanged:
-            logger.debug("Media (uptodate, not modified): %s is %s", shown(source), stored.path)
+            if debug_wanted(logger):
+                logger.debug("Media (uptodate, not modified): %s is %s", shown(source), stored.path)
             self.stats.inc("revalidated")
             return self._records.of_stored(source, stored, "uptodate", self.call)
-        logger.debug("Media (downloaded): %s as %s", shown(source), stored.path)
+        if debug_wanted(logger):
+            logger.debug("Media (downloaded): %s as %s", shown(source), stored.path)
         self.stats.file_stored(stored)
         return self._records.of_stored(source, stored, "downloaded", self.call)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import struct
+import subprocess
+import sys
 import zlib
 from typing import TYPE_CHECKING
 
@@ -65,3 +67,27 @@ def test_unreadable_bytes_have_no_size(tmp_path: Path) -> None:
     path = tmp_path / "noise"
     path.write_bytes(media.NOISE)
     assert image_size(path, "image/png", media.NOISE[:SNIFF_BYTES]) is None
+
+
+def test_no_format_makes_pillow_load_all_its_plugins_mid_crawl(tmp_path: Path) -> None:
+    # Pillow imports every plugin it has (tens of milliseconds) the first time it is asked for
+    # a format not loaded yet; a fresh interpreter shows whether any stored format does that.
+    bodies = {
+        "image/png": media.PNG,
+        "image/jpeg": media.JPEG,
+        "image/gif": media.GIF,
+        "image/webp": media.WEBP,
+    }
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from mediapipe._imaging import image_size\n"
+        "before = set(sys.modules)\n"
+        f"for mime, data in {bodies!r}.items():\n"
+        "    assert image_size(Path('missing'), mime, data) is not None, mime\n"
+        "print(sorted(name for name in set(sys.modules) - before if name.startswith('PIL.')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]"
