@@ -13,6 +13,7 @@ from tests import media
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
+    from typing import Self
 
     from scrapy.http import Response
 
@@ -57,7 +58,7 @@ async def test_items_wait_for_their_turn_as_items(crawl: Crawl, server: MockServ
 
     class Counting(PagesSpider):
         @classmethod
-        def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> PagesSpider:
+        def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> Self:
             spider = super().from_crawler(crawler, *args, **kwargs)
             crawler.signals.connect(spider.count_tasks, signal=signals.response_received)
             spiders.append(spider)
