@@ -54,7 +54,8 @@ class Run:
     wall_s: float = 0.0  # start of the work to the last stored file, inside the process
     runner_s: float = 0.0  # start of the work until the runner returned (shutdown included)
     cpu_s: float = 0.0  # user + system CPU of the measured section
-    peak_rss_mib: float = 0.0  # ru_maxrss of the runner's process (wait4), whole life
+    # ru_maxrss of the runner's process (wait4), whole life; plus its writer process's, if any
+    peak_rss_mib: float = 0.0
     process_wall_s: float = 0.0  # the process from spawn to exit, imports included
     process_cpu_s: float = 0.0  # user + system CPU of the whole process
     peak_connections: int = 0  # to nginx at once, sampled every 0.1 s by the parent
@@ -213,7 +214,10 @@ def run_once(
     run.error = run.error or outcome.error or (f"exit code {code}" if code else None)
     run.wall_s = outcome.wall_s
     run.runner_s = outcome.total_s
-    run.cpu_s = outcome.cpu_user_s + outcome.cpu_sys_s
+    # A writer process works for the crawl: its CPU counts, and its memory adds to the crawl's.
+    run.cpu_s = outcome.cpu_user_s + outcome.cpu_sys_s + outcome.helper_cpu_s
+    if outcome.helper_peak_rss_kib:
+        run.peak_rss_mib = (outcome.vm_hwm_kib + outcome.helper_peak_rss_kib) / 1024
     run.checkpoints = [asdict(point) for point in outcome.checkpoints]
     run.stats = outcome.stats
     run.source = outcome.source

@@ -162,6 +162,9 @@ def _crawl_settings(
         "TELNETCONSOLE_ENABLED": False,
         "LOGSTATS_INTERVAL": 0,
         "MEDIAPIPE_ADD_URL": add_url,
+        # A call stores a handful of files: starting a writer process would cost it more
+        # (about 0.2 s) than the process saves.
+        "MEDIAPIPE_WRITER_PROCESS": False,
     }
     merged.update(user)
     for name in ("MEDIAPIPE_URLS_FIELD", "MEDIAPIPE_TAGS_FIELD", "MEDIAPIPE_ALT_FIELD"):

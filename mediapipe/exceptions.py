@@ -22,34 +22,11 @@ from twisted.internet.error import ConnectError, ConnectionClosed
 from twisted.internet.error import TimeoutError as TwistedTimeoutError
 from twisted.web.client import RequestTransmissionFailed, ResponseFailed, ResponseNeverReceived
 
-if TYPE_CHECKING:
-    from types import TracebackType
-
-FIXED_REASONS = frozenset(
-    {
-        "content-type",
-        "content-mismatch",
-        "unknown-format",
-        "too-large",
-        "empty",
-        "truncated",
-        "timeout",
-        "connection",
-        "dns",
-        "tls",
-        "unsafe-url",
-        "unsupported-url",
-        "bad-data-uri",
-        "storage",
-        "robots",
-        "ignored",
-        "internal",
-    }
-)
-
-# Only these are worth another attempt (contract §9): the server was busy, or the connection or
-# the body broke on the way.
-RETRIED_REASONS = frozenset({"http-429", "http-503", "connection", "truncated", "timeout"})
+# Defined apart, with no Scrapy import, for the writer process; the names stay importable here.
+from mediapipe.reasons import FIXED_REASONS as FIXED_REASONS
+from mediapipe.reasons import RETRIED_REASONS as RETRIED_REASONS
+from mediapipe.reasons import MediaError as MediaError
+from mediapipe.reasons import is_reason as is_reason
 
 # What the network and the download handlers raise when an exchange fails; anything else
 # reaching the pipeline is a bug, not a network error.
@@ -67,24 +44,8 @@ _NETWORK_ERRORS: tuple[type[BaseException], ...] = (
     socket.gaierror,
 )
 
-
-def is_reason(word: str) -> bool:
-    """True for a word of contract §9 (``http-<code>`` included)."""
-    if word.startswith("http-"):
-        return word[5:].isdigit()
-    return word in FIXED_REASONS
-
-
-class MediaError(Exception):
-    """One source could not be stored; ``reason`` is a word of contract §9."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        if not is_reason(reason):
-            raise ValueError(f"not a failure reason: {reason!r}")
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
-        self.retry_after: str | None = None  # a Retry-After header, for http-429 and http-503
+if TYPE_CHECKING:
+    from types import TracebackType
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

@@ -38,6 +38,8 @@ from mediapipe.settings import MediaConfig, report_setting_errors_in_one_line
 from mediapipe.spool import Lanes
 from mediapipe.stats import MediaStats
 from mediapipe.store.registry import open_store, store_writer_threads
+from mediapipe.writer_process import WriterProcess
+from mediapipe.writer_process import supports as supports_writer_process
 
 if TYPE_CHECKING:
     from typing import Self
@@ -64,7 +66,12 @@ class MediaPipeline:
         self.stats = MediaStats(crawler.stats)
         self._lanes = Lanes(self.config.writer_threads or store_writer_threads(self.store))
         self._reuse = Reuse(self.config, self.store, self.stats)
-        self._saver = Saver(self.config, self.store, self._lanes)
+        self._writer = (
+            WriterProcess(self.store)
+            if self.config.writer_process and supports_writer_process(self.store)
+            else None
+        )
+        self._saver = Saver(self.config, self.store, self._lanes, self._writer)
         self._downloader = Downloader(crawler, self.config, self._saver, self._reuse, self.stats)
         self._records = RecordMaker(self.config)
         # Finished sources by hash, without their source and URL strings: a data: URI source can
@@ -93,6 +100,8 @@ class MediaPipeline:
     def close_spider(self) -> None:
         self._reuse.shutdown()
         self._lanes.shutdown()
+        if self._writer is not None:
+            self._writer.close()
         self.store.close()
 
     def _log_summary(self) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from mediapipe._imaging import TOO_MANY_PIXELS, image_size
+from mediapipe.committing import commit_measured
 from mediapipe.datauri import BadDataURI, open_data_uri
 from mediapipe.exceptions import MediaError
 from mediapipe.mediatypes import ContentTypeVerdict, classify_content_type
@@ -14,6 +14,7 @@ from mediapipe.naming import choose_extension, epoch_from_headers
 from mediapipe.sniff import SNIFF_BYTES, judge_body
 from mediapipe.store.files import FileFacts
 from mediapipe.transfer import ReceivedBody, refusal_for
+from mediapipe.writer_process import CommitJob, WriterBug, WriterStopped
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from mediapipe.store.files import StoredFile
     from mediapipe.store.protocol import MediaStore
     from mediapipe.store.temp import TempFile
+    from mediapipe.writer_process import WriterProcess
 
 # A response's ETag and Last-Modified, kept to revalidate the file later.
 Validators = tuple[str | None, str | None]
@@ -33,10 +35,17 @@ Validators = tuple[str | None, str | None]
 class Saver:
     """Puts validated bodies into the store under their final names."""
 
-    def __init__(self, config: MediaConfig, store: MediaStore, lanes: Lanes) -> None:
+    def __init__(
+        self,
+        config: MediaConfig,
+        store: MediaStore,
+        lanes: Lanes,
+        writer: WriterProcess | None = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.lanes = lanes
+        self.writer = writer
 
     async def save(
         self,
@@ -48,47 +57,52 @@ class Saver:
         validators: Validators = (None, None),
         may_share: bool = True,
     ) -> StoredFile:
-        """Measure and commit a validated body on its lane, after its last chunk is written.
+        """Measure and commit a validated body: a small one in the writer process when there
+        is one, else on its lane, after its last chunk is written.
 
         ``may_share`` is false for a name the caller chose: it must hold the file itself."""
-        loop = asyncio.get_running_loop()
+        facts = FileFacts(
+            mime=body.verdict.mime,
+            width=None,
+            height=None,
+            credentials=credentials,
+            etag=validators[0],
+            last_modified=validators[1],
+        )
+        writer = self.writer
         try:
+            if body.chunks is not None and writer is not None and writer.alive:
+                job = CommitJob(
+                    body.chunks, name, key, facts, body.verdict.raster, body.head,
+                    self.config.max_pixels, may_share,
+                )  # fmt: skip
+                try:
+                    return await writer.commit(job)
+                except WriterStopped:
+                    pass  # nothing is known of it: the lane does it all again
+                except WriterBug as bug:
+                    raise RuntimeError(f"in the writer process: {bug}") from None
+            loop = asyncio.get_running_loop()
             return await loop.run_in_executor(
-                body.lane, self._save_blocking, body, name, key, credentials, validators, may_share
+                body.lane, self._save_blocking, body, name, key, facts, may_share
             )
         except (OSError, ValueError) as exc:
             raise MediaError("storage", str(exc)) from exc
 
     def _save_blocking(
-        self,
-        body: ReceivedBody,
-        name: str,
-        key: str,
-        credentials: bool,
-        validators: Validators,
-        may_share: bool,
+        self, body: ReceivedBody, name: str, key: str, facts: FileFacts, may_share: bool
     ) -> StoredFile:
-        temp, verdict = body.temp, body.verdict
+        temp = body.temp
         try:
             body.check_written()
             temp.close()
         except BaseException:
             temp.discard()
             raise
-        size = image_size(temp.path, verdict.mime, body.head) if verdict.raster else None
-        limit = self.config.max_pixels
-        if size == TOO_MANY_PIXELS or (size and limit and size[0] * size[1] > limit):
-            temp.discard()
-            raise MediaError("too-large", f"the image declares more than {limit} pixels")
-        facts = FileFacts(
-            mime=verdict.mime,
-            width=size[0] if size else None,
-            height=size[1] if size else None,
-            credentials=credentials,
-            etag=validators[0],
-            last_modified=validators[1],
-        )
-        return self.store.commit(temp, name, key, facts, may_share=may_share)
+        return commit_measured(
+            self.store, temp, name, key, facts, body.verdict.raster, body.head,
+            self.config.max_pixels, may_share=may_share,
+        )  # fmt: skip
 
     async def save_data_uri(self, source: str, names: NameRule) -> StoredFile:
         """Decode, validate and store a ``data:`` URI source."""

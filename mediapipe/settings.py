@@ -30,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "MEDIAPIPE_FSYNC": False,
     "MEDIAPIPE_DEDUPLICATE": True,
     "MEDIAPIPE_WRITER_THREADS": None,  # None: the store's own choice (local 2, S3 8)
+    "MEDIAPIPE_WRITER_PROCESS": True,
     "MEDIAPIPE_ALLOW_PRIVATE_NETWORKS": False,
     "MEDIAPIPE_ALLOWED_HOSTS": [],
     "MEDIAPIPE_HOST_PROFILES": {},
@@ -113,6 +114,7 @@ class MediaConfig:
     retry_max_delay: float = 30.0
     max_pixels: int = 178_956_970
     deduplicate: bool = True
+    writer_process: bool = True
 
     def __post_init__(self) -> None:
         fields = [self.urls_field, self.tags_field, self.alt_field]
@@ -152,6 +154,7 @@ class MediaConfig:
             else _int(
                 settings.get("MEDIAPIPE_WRITER_THREADS"), "MEDIAPIPE_WRITER_THREADS", minimum=1
             ),
+            writer_process=_bool(get("MEDIAPIPE_WRITER_PROCESS"), "MEDIAPIPE_WRITER_PROCESS"),
             allow_private_networks=_bool(
                 get("MEDIAPIPE_ALLOW_PRIVATE_NETWORKS"), "MEDIAPIPE_ALLOW_PRIVATE_NETWORKS"
             ),

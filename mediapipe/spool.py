@@ -66,6 +66,13 @@ class Spool:
         self._below_high: asyncio.Future[None] | None = None
 
         self._discarded = False
+        self._handed_over = False
+
+    def gathered(self) -> tuple[bytes, ...] | None:
+        """Every chunk so far, when none was handed to the lane yet (a small body): the whole
+        body is then in memory, and may be written elsewhere than through this spool."""
+        with self._lock:
+            return None if self._handed_over or self._error else tuple(self._chunks)
 
     def discard(self) -> None:
         """Drop queued chunks and the temporary file, now or when the worker is done."""
@@ -94,6 +101,7 @@ class Spool:
             self._writing = self._writing or start
             over = self._queued > HIGH_WATER
         if start:
+            self._handed_over = True
             self._executor.submit(self._drain)
         if over and self._pause is not None and not self._paused:
             self._paused = True

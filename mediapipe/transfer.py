@@ -63,6 +63,9 @@ class ReceivedBody:
     check_written: Callable[[], None]
     # The first bytes, as sniffed: most image headers are in them.
     head: bytes = b""
+    # The whole body, when it is small enough to be still in memory (nothing of it was written
+    # yet): the writer process takes it from here.
+    chunks: tuple[bytes, ...] | None = None
 
 
 class Transfer:
@@ -224,6 +227,7 @@ class Transfer:
             self.lane,
             self.check_written,
             bytes(self._head),
+            self._spool.gathered() if self._spool is not None else None,
         )
 
     def discard(self) -> None:

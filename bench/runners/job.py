@@ -64,6 +64,10 @@ class Outcome:
     cpu_user_s: float = 0.0
     cpu_sys_s: float = 0.0
     vm_hwm_kib: int = 0
+    # Of the processes the runner's process started and reaped by the end (mediapipe's writer
+    # process): their whole CPU time, and the peak RSS of the largest.
+    helper_cpu_s: float = 0.0
+    helper_peak_rss_kib: int = 0
     finished_files: int = 0  # records written
     downloads: int = 0  # responses received
     checkpoints: list[Checkpoint] = field(default_factory=list)
@@ -168,6 +172,9 @@ class Meter:
         if self._usage0 is not None:
             self.outcome.cpu_user_s = self._usage_last.ru_utime - self._usage0.ru_utime
             self.outcome.cpu_sys_s = self._usage_last.ru_stime - self._usage0.ru_stime
+        helpers = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.outcome.helper_cpu_s = helpers.ru_utime + helpers.ru_stime
+        self.outcome.helper_peak_rss_kib = helpers.ru_maxrss
         self.checkpoint()
         self._records.close()
 

@@ -6,11 +6,18 @@ and ``s3`` are the two built-in stores, ``index`` the local store's SQLite reuse
 into, and ``registry`` opens the store a ``MEDIAPIPE_STORE`` value names.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from mediapipe.store.files import FileFacts, StoredFile
 from mediapipe.store.local import FilesystemStore
 from mediapipe.store.protocol import MediaStore, StorageError
-from mediapipe.store.registry import STORE_SCHEMES, join_store, open_store, store_scheme
 from mediapipe.store.temp import TempFile
+
+if TYPE_CHECKING:
+    from mediapipe.store.registry import STORE_SCHEMES, join_store, open_store, store_scheme
 
 __all__ = [
     "STORE_SCHEMES",
@@ -24,3 +31,14 @@ __all__ = [
     "open_store",
     "store_scheme",
 ]
+
+# The registry imports Scrapy: loaded on first use, so that the writer process does not.
+_REGISTRY = frozenset({"STORE_SCHEMES", "join_store", "open_store", "store_scheme"})
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _REGISTRY:
+        raise AttributeError(f"module 'mediapipe.store' has no attribute {name!r}")
+    value = getattr(importlib.import_module("mediapipe.store.registry"), name)
+    globals()[name] = value
+    return value

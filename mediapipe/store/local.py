@@ -27,12 +27,15 @@ class FilesystemStore:
 
     def __init__(self, root: Path, *, fsync: bool = False, deduplicate: bool = True) -> None:
         self.root = root
-        self._deduplicate = deduplicate
+        self.fsync = fsync
+        self.deduplicate = deduplicate
         self._temps = TempFolder(root / META_DIR / "tmp", fsync=fsync)
         self._index = ReuseIndex(root / META_DIR)
         self._folders: set[str] = set()
 
-    def open(self) -> None:
+    def open(self, *, sweep: bool = True) -> None:
+        """Prepare the folder and the index; ``sweep=False`` for a second opener in the same
+        crawl (the writer process), whose sweep would only repeat the first one's."""
         try:
             self._temps.prepare()
             self._index.open()
@@ -40,7 +43,8 @@ class FilesystemStore:
             raise StorageError(
                 exc.errno, f"cannot create or write the media store {self.root}: {exc.strerror}"
             ) from exc
-        self.sweep()
+        if sweep:
+            self.sweep()
 
     def close(self) -> None:
         self._index.close()
@@ -108,7 +112,7 @@ class FilesystemStore:
         except OSError as exc:
             temp.discard()
             raise StorageError(exc.errno, f"cannot store {name}: {exc.strerror}") from exc
-        placed = self._linked_copy(record) if self._deduplicate else None
+        placed = self._linked_copy(record) if self.deduplicate else None
         try:
             os.replace(placed or temp.path, final)
         except OSError as exc:

@@ -79,9 +79,10 @@ class TempFile:
 
     def discard(self) -> None:
         self._closed = True
-        if self._file is not None:
-            with contextlib.suppress(OSError):
-                self._file.close()
+        if self._file is None:
+            return  # never written: there is no file
+        with contextlib.suppress(OSError):
+            self._file.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
