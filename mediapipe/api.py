@@ -165,6 +165,9 @@ def _crawl_settings(
         # A call stores a handful of files: starting a writer process would cost it more
         # (about 0.2 s) than the process saves.
         "MEDIAPIPE_WRITER_PROCESS": False,
+        # Frozen objects are never collected: in a program that calls copy_media again and
+        # again, an earlier call's garbage not yet collected would stay for good.
+        "MEDIAPIPE_FREEZE_GC": False,
     }
     merged.update(user)
     for name in ("MEDIAPIPE_URLS_FIELD", "MEDIAPIPE_TAGS_FIELD", "MEDIAPIPE_ALT_FIELD"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import logging
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
@@ -96,12 +97,17 @@ class MediaPipeline:
 
     def open_spider(self) -> None:
         self.call = getattr(self.crawler.spider, SPIDER_ATTRIBUTE, None) or CallOptions()
+        if self.config.freeze_gc:
+            # What exists now (Scrapy, the project, their modules: most of the heap) lives as
+            # long as the crawl; moved out of the collector's reach, it no longer makes each
+            # full collection a reactor stall (69 ms in the benchmark's first second).
+            gc.freeze()
 
-    def close_spider(self) -> None:
+    async def close_spider(self) -> None:
         self._reuse.shutdown()
         self._lanes.shutdown()
         if self._writer is not None:
-            self._writer.close()
+            await self._writer.close()
         self.store.close()
 
     def _log_summary(self) -> None:

@@ -36,6 +36,9 @@ class Reuse:
         # lookups wait on a network (a bucket) may ask for more threads.
         self._threads = store_lookup_threads(store)
         self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="mediapipe-lookup")
+        # Started now rather than by the first item's lookups: a thread's start waits for the
+        # new thread to run, which the first burst of a crawl can make a stall of its own.
+        self._executor.submit(_nothing)
         self._asked: dict[str, list[asyncio.Future[StoredFile | None]]] = {}
 
     async def stored(self, key: str) -> StoredFile | None:
@@ -111,6 +114,10 @@ class Reuse:
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True)
+
+
+def _nothing() -> None:
+    """The first job of the lookup thread, which starts it."""
 
 
 # A lookup's stored file, or the exception it raised (an OSError of the store, or a bug).

@@ -73,8 +73,8 @@ class Saver:
         try:
             if body.chunks is not None and writer is not None and writer.alive:
                 job = CommitJob(
-                    body.chunks, name, key, facts, body.verdict.raster, body.head,
-                    self.config.max_pixels, may_share,
+                    body.chunks, name, key, facts, body.verdict.raster, self.config.max_pixels,
+                    may_share,
                 )  # fmt: skip
                 try:
                     return await writer.commit(job)

@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "MEDIAPIPE_DEDUPLICATE": True,
     "MEDIAPIPE_WRITER_THREADS": None,  # None: the store's own choice (local 2, S3 8)
     "MEDIAPIPE_WRITER_PROCESS": True,
+    "MEDIAPIPE_FREEZE_GC": True,
     "MEDIAPIPE_ALLOW_PRIVATE_NETWORKS": False,
     "MEDIAPIPE_ALLOWED_HOSTS": [],
     "MEDIAPIPE_HOST_PROFILES": {},
@@ -115,6 +116,7 @@ class MediaConfig:
     max_pixels: int = 178_956_970
     deduplicate: bool = True
     writer_process: bool = True
+    freeze_gc: bool = True
 
     def __post_init__(self) -> None:
         fields = [self.urls_field, self.tags_field, self.alt_field]
@@ -155,6 +157,7 @@ class MediaConfig:
                 settings.get("MEDIAPIPE_WRITER_THREADS"), "MEDIAPIPE_WRITER_THREADS", minimum=1
             ),
             writer_process=_bool(get("MEDIAPIPE_WRITER_PROCESS"), "MEDIAPIPE_WRITER_PROCESS"),
+            freeze_gc=_bool(get("MEDIAPIPE_FREEZE_GC"), "MEDIAPIPE_FREEZE_GC"),
             allow_private_networks=_bool(
                 get("MEDIAPIPE_ALLOW_PRIVATE_NETWORKS"), "MEDIAPIPE_ALLOW_PRIVATE_NETWORKS"
             ),

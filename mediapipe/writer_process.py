@@ -17,7 +17,6 @@ its own pid, so the next crawl's sweep removes what a killed child left.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import pickle
@@ -41,8 +40,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _LENGTH = struct.Struct(">I")
-# How long close() waits for the child to finish its last commits and exit.
+# How long close() waits for the child to finish its last commits and exit, and how often it
+# looks.
 EXIT_TIMEOUT_S = 10.0
+EXIT_POLL_S = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,6 @@ class CommitJob:
     key: str
     facts: FileFacts
     raster: bool
-    head: bytes
     max_pixels: int
     may_share: bool
 
@@ -151,25 +151,22 @@ class WriterProcess:
             if not answer.done():
                 answer.set_exception(WriterStopped(why))
 
-    def close(self) -> None:
-        """Close the socket and wait for the child to exit (it finishes what it has read)."""
+    async def close(self) -> None:
+        """Close the socket and wait, without blocking the loop, for the child to exit (it
+        finishes what it has read first)."""
         self.alive = False
         if self._transport is not None:
-            # The transport would close its socket on a later turn of the loop, which this
-            # wait blocks: shut the socket down now, so that the child reads its end.
-            sock = self._transport.get_extra_info("socket")
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
             self._transport.close()
         if self._socket is not None:
             self._socket.close()
             self._socket = None
-        try:
-            self._process.wait(timeout=EXIT_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        deadline = asyncio.get_running_loop().time() + EXIT_TIMEOUT_S
+        while self._process.poll() is None:
+            if asyncio.get_running_loop().time() > deadline:
+                self._process.kill()
+                self._process.wait()
+                break
+            await asyncio.sleep(EXIT_POLL_S)
 
 
 class WriterStopped(Exception):
@@ -222,8 +219,11 @@ def _run(store: FilesystemStore, job: CommitJob) -> tuple[StoredFile | None, Fai
         for chunk in job.chunks:
             temp.write(chunk)
         temp.close()
+        # The whole body is at hand: an image header past the sniffed head (a GIF's first
+        # frame, a JPEG after a large EXIF block) is read from it, not from the file again.
+        whole = job.chunks[0] if len(job.chunks) == 1 else b"".join(job.chunks)
         stored = commit_measured(
-            store, temp, job.name, job.key, job.facts, job.raster, job.head, job.max_pixels,
+            store, temp, job.name, job.key, job.facts, job.raster, whole, job.max_pixels,
             may_share=job.may_share,
         )  # fmt: skip
     except MediaError as failure:
@@ -262,4 +262,5 @@ if __name__ == "__main__":
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     serve(int(sys.argv[1]))
-    os._exit(0)
+    sys.stdout.flush()
+    os._exit(0)  # the store is closed: the interpreter's teardown would only delay the crawl

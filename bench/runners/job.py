@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import importlib.util
 import json
+import os
 import resource
 import time
 from dataclasses import asdict, dataclass, field
@@ -64,8 +65,8 @@ class Outcome:
     cpu_user_s: float = 0.0
     cpu_sys_s: float = 0.0
     vm_hwm_kib: int = 0
-    # Of the processes the runner's process started and reaped by the end (mediapipe's writer
-    # process): their whole CPU time, and the peak RSS of the largest.
+    # Of the processes the runner's process started (mediapipe's writer process): their whole
+    # CPU time, once reaped, and the largest peak RSS seen at a checkpoint while they ran.
     helper_cpu_s: float = 0.0
     helper_peak_rss_kib: int = 0
     finished_files: int = 0  # records written
@@ -112,6 +113,18 @@ def proc_status_kib(name: str, pid: int | str = "self") -> int:
     return 0
 
 
+def child_pids() -> list[int]:
+    """The processes this process started that still run (mediapipe's writer process)."""
+    pids: list[int] = []
+    try:
+        for thread in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{thread}/children", encoding="ascii") as children:
+                pids.extend(int(pid) for pid in children.read().split())
+    except OSError:
+        pass
+    return pids
+
+
 class Meter:
     """Times the measured section, counts finished files and writes their records."""
 
@@ -124,6 +137,7 @@ class Meter:
         self._usage0: resource.struct_rusage | None = None
         self._t_last = 0.0
         self._usage_last: resource.struct_rusage | None = None
+        self._helper_hwm_kib = 0
 
     def start(self) -> None:
         self._usage0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -151,6 +165,10 @@ class Meter:
             self.checkpoint()
 
     def checkpoint(self) -> None:
+        # ru_maxrss of a reaped child counts the pages it shared with this process before its
+        # exec; its own VmHWM, read while it runs, does not.
+        for pid in child_pids():
+            self._helper_hwm_kib = max(self._helper_hwm_kib, proc_status_kib("VmHWM", pid))
         self.outcome.checkpoints.append(
             Checkpoint(
                 files=self.outcome.downloads,
@@ -174,8 +192,8 @@ class Meter:
             self.outcome.cpu_sys_s = self._usage_last.ru_stime - self._usage0.ru_stime
         helpers = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.outcome.helper_cpu_s = helpers.ru_utime + helpers.ru_stime
-        self.outcome.helper_peak_rss_kib = helpers.ru_maxrss
         self.checkpoint()
+        self.outcome.helper_peak_rss_kib = self._helper_hwm_kib
         self._records.close()
 
     def finish(self) -> None:
