@@ -41,6 +41,8 @@ def test_values_are_read() -> None:
         MEDIAPIPE_RESULTS_FIELD=None,
         MEDIAPIPE_FSYNC="true",
         MEDIAPIPE_DEDUPLICATE="false",
+        MEDIAPIPE_WRITER_PROCESS="false",
+        MEDIAPIPE_FREEZE_GC="false",
         DOWNLOAD_MAXSIZE=5,
     )
     assert cfg.store == Path("/tmp/x")
@@ -51,7 +53,9 @@ def test_values_are_read() -> None:
     assert cfg.results_field is None
     assert cfg.fsync is True
     assert cfg.deduplicate is False
+    assert (cfg.writer_process, cfg.freeze_gc) == (False, False)
     assert config().deduplicate is True
+    assert (config().writer_process, config().freeze_gc) == (True, True)
     assert config(DOWNLOAD_MAXSIZE=5).max_size == 5
     assert config(MEDIAPIPE_ADD_URL="false").add_url is False
 
@@ -80,6 +84,8 @@ def test_values_are_read() -> None:
         ("MEDIAPIPE_WRITER_THREADS", 0),
         ("MEDIAPIPE_FSYNC", "maybe"),
         ("MEDIAPIPE_DEDUPLICATE", "sometimes"),
+        ("MEDIAPIPE_WRITER_PROCESS", "maybe"),
+        ("MEDIAPIPE_FREEZE_GC", "later"),
     ],
 )
 def test_bad_values_name_the_setting(name: str, value: Any) -> None:
