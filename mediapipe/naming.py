@@ -6,6 +6,7 @@ result never contains a path separator, a control character or more than ``max_b
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import time
@@ -136,6 +137,8 @@ def _tag_texts(tags: Iterable[object] | None) -> list[str]:
 # --- epoch ------------------------------------------------------------------------------------
 
 
+# Servers send the same Date (and often Last-Modified) values to many responses in a row.
+@functools.lru_cache(maxsize=256)
 def parse_http_date(value: str | bytes | None) -> int | None:
     """Epoch seconds (UTC) of an HTTP date, or None when it is missing, garbage or out of range.
 

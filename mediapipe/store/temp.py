@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import secrets
 from typing import TYPE_CHECKING, BinaryIO
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 # Distinguishes this process's temporary files from those of an earlier process that had the
 # same pid (pids are reused), so the sweep at start never keeps a dead run's leftovers.
 RUN_TAG = secrets.token_hex(4)
+_NUMBERS = itertools.count()
 
 
 def pid_alive(pid: int) -> bool:
@@ -105,7 +107,9 @@ class TempFolder:
         return TempFile(self.new_path(), fsync=self._fsync)
 
     def new_path(self) -> Path:
-        return self.folder / f"{os.getpid()}-{RUN_TAG}-{secrets.token_hex(8)}.part"
+        # Unique by pid, run tag and a counter of this process: no random bytes to ask the
+        # system for, and every body gets a path, though most small ones are never written.
+        return self.folder / f"{os.getpid()}-{RUN_TAG}-{next(_NUMBERS):x}.part"
 
     def sweep(self) -> int:
         """Remove temporary files of processes that no longer run; return how many."""
