@@ -97,6 +97,9 @@ class WriterProcess:
         """The stored file of ``job``; a :class:`MediaError` or ``OSError`` if the child could
         not store it; :class:`WriterStopped` if the child is gone (nothing is known then)."""
         transport = self._transport or await self._connect()
+        if not self.alive or transport.is_closing():
+            # The child died while this job waited for the connection: nothing was sent.
+            raise WriterStopped("the writer process is not running")
         loop = asyncio.get_running_loop()
         self._next_job += 1
         answer: asyncio.Future[StoredFile] = loop.create_future()
@@ -108,7 +111,7 @@ class WriterProcess:
         if self._connecting is None:
             self._connecting = asyncio.ensure_future(self._open_transport())
         await asyncio.shield(self._connecting)
-        if self._transport is None:
+        if self._transport is None or not self.alive:
             raise WriterStopped("the writer process is not running")
         return self._transport
 
@@ -138,6 +141,7 @@ class WriterProcess:
             answer.set_exception(WriterBug(message))
 
     def stopped(self, why: str) -> None:
+        self._transport = None  # lost: writes to it would go nowhere
         if self.alive:
             self.alive = False
             if self._pending:
