@@ -65,8 +65,9 @@ Failure = tuple[str, int | None, str]
 
 def supports(store: MediaStore) -> TypeGuard[FilesystemStore]:
     """Whether a writer process can commit into ``store``: a local folder written without
-    fsync (with it, a commit waits on the disk, and two writer threads wait in parallel)."""
-    return isinstance(store, FilesystemStore) and not store.fsync
+    fsync (with it, a commit waits on the disk, and two writer threads wait in parallel), on a
+    system that passes a socket to a child process (POSIX)."""
+    return os.name == "posix" and isinstance(store, FilesystemStore) and not store.fsync
 
 
 def _frame(payload: Any) -> bytes:
@@ -78,6 +79,20 @@ class WriterProcess:
     """The crawl's side: starts the child, sends it jobs, settles each job's future."""
 
     def __init__(self, store: FilesystemStore) -> None:
+        self._store = store
+        self._process: subprocess.Popen[bytes] | None = None
+        self._socket: socket.socket | None = None
+        self._transport: asyncio.Transport | None = None
+        self._connecting: asyncio.Future[None] | None = None
+        self._pending: dict[int, asyncio.Future[StoredFile]] = {}
+        self._next_job = 0
+        self.alive = True
+
+    def start(self) -> None:
+        """Start the child, if not yet done. The first commit does it: a crawl of large files
+        only never needs the child's memory (about 30 MiB)."""
+        if self._process is not None:
+            return
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self._process = subprocess.Popen(
             [sys.executable, "-m", "mediapipe.writer_process", str(theirs.fileno())],
@@ -85,13 +100,13 @@ class WriterProcess:
             stdin=subprocess.DEVNULL,
         )
         theirs.close()
-        ours.sendall(_frame((str(store.root), store.deduplicate)))
-        self._socket: socket.socket | None = ours
-        self._transport: asyncio.Transport | None = None
-        self._connecting: asyncio.Future[None] | None = None
-        self._pending: dict[int, asyncio.Future[StoredFile]] = {}
-        self._next_job = 0
-        self.alive = True
+        ours.sendall(_frame((str(self._store.root), self._store.deduplicate)))
+        self._socket = ours
+
+    @property
+    def pid(self) -> int | None:
+        """The child's pid, once started."""
+        return None if self._process is None else self._process.pid
 
     async def commit(self, job: CommitJob) -> StoredFile:
         """The stored file of ``job``; a :class:`MediaError` or ``OSError`` if the child could
@@ -116,10 +131,24 @@ class WriterProcess:
         return self._transport
 
     async def _open_transport(self) -> None:
-        if self._socket is None or not self.alive:
+        if not self.alive:
             return
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_unix_connection(lambda: _Answers(self), sock=self._socket)
+        try:
+            self.start()
+            if self._socket is None:
+                return
+            transport, _ = await loop.create_unix_connection(
+                lambda: _Answers(self), sock=self._socket
+            )
+        except OSError as exc:  # no process or socket to be had: the threads do the work
+            self.alive = False
+            logger.warning(
+                "The writer process could not start (%s): files are committed by the writer "
+                "threads",
+                exc,
+            )
+            return
         self._transport = transport
         self._socket = None
 
@@ -164,11 +193,14 @@ class WriterProcess:
         if self._socket is not None:
             self._socket.close()
             self._socket = None
+        process = self._process
+        if process is None:
+            return
         deadline = asyncio.get_running_loop().time() + EXIT_TIMEOUT_S
-        while self._process.poll() is None:
+        while process.poll() is None:
             if asyncio.get_running_loop().time() > deadline:
-                self._process.kill()
-                self._process.wait()
+                process.kill()
+                process.wait()
                 break
             await asyncio.sleep(EXIT_POLL_S)
 

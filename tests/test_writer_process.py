@@ -193,11 +193,15 @@ async def test_small_bodies_are_committed_by_the_child_and_large_ones_by_threads
     def look(pipeline: MediaPipeline) -> None:
         assert pipeline._writer is not None
         process = pipeline._writer._process
-        seen.append((process.pid, process.poll(), proc_state(process.pid)))
+        if process is None:  # started by the first commit
+            seen.append((0, None, None))
+        else:
+            seen.append((process.pid, process.poll(), proc_state(process.pid)))
 
     def measure(pipeline: MediaPipeline) -> None:
         assert pipeline._writer is not None
-        written.append(bytes_written(pipeline._writer._process.pid))
+        assert pipeline._writer.pid is not None
+        written.append(bytes_written(pipeline._writer.pid))
 
     spider = watching(spider_opened=keep, response_received=look, item_scraped=measure)
     result = await crawl(items_of(small, large), spider=spider)
@@ -206,9 +210,14 @@ async def test_small_bodies_are_committed_by_the_child_and_large_ones_by_threads
     assert result.warnings == []
     (writer,) = writers
     process = writer._process
-    # Every response, the page's and each source's, came while the child was running.
+    assert process is not None
+    # The page's response came before any commit, so before the child; every response after
+    # the child started came while it was running.
     assert len(seen) == len(small) + len(large) + 1
-    for pid, returncode, state in seen:
+    assert seen[0] == (0, None, None)
+    running = [entry for entry in seen if entry[0]]
+    assert running
+    for pid, returncode, state in running:
         assert (pid, returncode) == (process.pid, None)
         assert state in {"R", "S", "D"}, state
     # One job per small body and none for the large one; the child wrote at least their bytes.
@@ -219,6 +228,34 @@ async def test_small_bodies_are_committed_by_the_child_and_large_ones_by_threads
     assert process.poll() == 0
     assert proc_state(process.pid) is None
     assert writer_children(os.getpid()) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_crawl_of_large_files_only_never_starts_the_child(
+    crawl: Crawl, server: MockServer
+) -> None:
+    _, large = serve_sources(server)
+    writers: list[WriterProcess] = []
+
+    def keep(pipeline: MediaPipeline) -> None:
+        assert pipeline._writer is not None
+        writers.append(pipeline._writer)
+
+    result = await crawl([{"images": list(large)}], spider=watching(spider_opened=keep))
+    check_stored(result, large)
+    (writer,) = writers
+    assert writer.pid is None
+    assert writer._next_job == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_store_that_fsyncs_keeps_the_threads(crawl: Crawl, server: MockServer) -> None:
+    small, _ = serve_sources(server)
+    pipelines: list[MediaPipeline] = []
+    spider = watching(spider_opened=pipelines.append)
+    result = await crawl([{"images": list(small)}], {"MEDIAPIPE_FSYNC": True}, spider=spider)
+    check_stored(result, small)
+    assert pipelines[0]._writer is None
 
 
 @pytest_twisted.ensureDeferred
@@ -271,6 +308,8 @@ async def test_child_killed_before_any_commit_leaves_the_work_to_threads(
         writer = pipeline._writer
         assert writer is not None
         writers.append(writer)
+        writer.start()
+        assert writer._process is not None
         os.kill(writer._process.pid, signal.SIGKILL)
         writer._process.wait(timeout=10)
         watchdog.start(0.1, now=False)
@@ -282,6 +321,7 @@ async def test_child_killed_before_any_commit_leaves_the_work_to_threads(
             watchdog.stop()
 
     (writer,) = writers
+    assert writer._process is not None
     assert writer._process.returncode == -signal.SIGKILL
     assert stranded == [], (
         f"{sum(stranded)} commit job(s) were never answered: without the rescue above, the "
