@@ -39,6 +39,7 @@ from mediapipe.settings import MediaConfig, report_setting_errors_in_one_line
 from mediapipe.spool import Lanes
 from mediapipe.stats import MediaStats
 from mediapipe.store.registry import open_store, store_writer_threads
+from mediapipe.timers import TimerTrim
 from mediapipe.writer_process import WriterProcess
 from mediapipe.writer_process import supports as supports_writer_process
 
@@ -81,6 +82,7 @@ class MediaPipeline:
         self._pending: dict[str, asyncio.Future[MediaRecord]] = {}
         self._warned_missing_results_field: set[type] = set()
         self._root_relative = RootRelativeNote()
+        self._timers = TimerTrim()
         # Items whose sources are resolved at once; later ones wait here, as a few bytes each.
         # Without a limit every item a spider yields at once (start() yields without pause)
         # holds a task per source waiting for a download place: 6 kB a source, 1.2 GB for
@@ -97,6 +99,7 @@ class MediaPipeline:
 
     def open_spider(self) -> None:
         self.call = getattr(self.crawler.spider, SPIDER_ATTRIBUTE, None) or CallOptions()
+        self._timers.start()
         if self.config.freeze_gc:
             # What exists now (Scrapy, the project, their modules: most of the heap) lives as
             # long as the crawl; moved out of the collector's reach, it no longer makes each
@@ -106,6 +109,7 @@ class MediaPipeline:
             gc.freeze()
 
     async def close_spider(self) -> None:
+        self._timers.stop()
         self._reuse.shutdown()
         self._lanes.shutdown()
         if self._writer is not None:
