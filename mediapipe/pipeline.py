@@ -100,21 +100,26 @@ class MediaPipeline:
     def open_spider(self) -> None:
         self.call = getattr(self.crawler.spider, SPIDER_ATTRIBUTE, None) or CallOptions()
         self._timers.start()
-        if self.config.freeze_gc:
+        if self.config.freeze_gc and gc.get_freeze_count() == 0:
             # What exists now (Scrapy, the project, their modules: most of the heap) lives as
             # long as the crawl; moved out of the collector's reach, it no longer makes each
             # full collection a reactor stall (69 ms in the benchmark's first second). The
-            # garbage of the moment is collected first, once, so that none is frozen for good.
+            # garbage of the moment is collected first, so that none is frozen for good; and
+            # only once per process, so that a second crawler in it never freezes the first
+            # one's downloads in flight.
             gc.collect()
             gc.freeze()
 
     async def close_spider(self) -> None:
         self._timers.stop()
-        self._reuse.shutdown()
-        self._lanes.shutdown()
-        if self._writer is not None:
-            await self._writer.close()
-        self.store.close()
+        try:
+            # The writer first: a job it can no longer answer goes to the lanes, still open.
+            if self._writer is not None:
+                await self._writer.close()
+            self._reuse.shutdown()
+            self._lanes.shutdown()
+        finally:
+            self.store.close()
 
     def _log_summary(self) -> None:
         self._root_relative.report()
@@ -145,13 +150,15 @@ class MediaPipeline:
             return item
         tags = adapter.get(self.config.tags_field) if self.config.tags_field in adapter else None
         alt = adapter.get(self.config.alt_field) if self.config.alt_field in adapter else None
-        async with self._items_gate:
-            records = await asyncio.gather(
-                *(
-                    self.resolve(source, tags, _alt_for(alt, index))
-                    for index, source in enumerate(sources)
-                )
-            )
+        resolving = (
+            self.resolve(source, tags, _alt_for(alt, index)) for index, source in enumerate(sources)
+        )
+        if all(self._known(source) for source in sources):
+            # Nothing to fetch or look up: no reason to wait behind items that download.
+            records = await asyncio.gather(*resolving)
+        else:
+            async with self._items_gate:
+                records = await asyncio.gather(*resolving)
         adapter[field] = [record.url for record in records]
         self._attach_records(adapter, item, records)
         self.stats.inc("items")
@@ -243,6 +250,15 @@ class MediaPipeline:
         return self._records.of_stored(source, stored, "data", self.call)
 
     # -- bookkeeping ---------------------------------------------------------------------------
+
+    def _known(self, source: Any) -> bool:
+        """Whether ``source`` resolves with no request and no lookup: finished earlier in the
+        crawl, or not a string to fetch (a failure, None, a local path)."""
+        if not isinstance(source, str):
+            return True
+        if source.startswith("/") and not source.startswith("//"):
+            return True
+        return hash_source(source) in self._done
 
     def _remember(self, key: str, record: MediaRecord) -> None:
         self._done[key] = dataclasses.replace(record, source=None, url=None)

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
 
+from PIL import Image
+
 from mediapipe.committing import commit_measured
 from mediapipe.reasons import MediaError
 from mediapipe.store.local import FilesystemStore
@@ -67,7 +69,16 @@ def supports(store: MediaStore) -> TypeGuard[FilesystemStore]:
     """Whether a writer process can commit into ``store``: a local folder written without
     fsync (with it, a commit waits on the disk, and two writer threads wait in parallel), on a
     system that passes a socket to a child process (POSIX)."""
-    return os.name == "posix" and isinstance(store, FilesystemStore) and not store.fsync
+    # Exactly the built-in store: the child rebuilds it from its folder, so a subclass's own
+    # behaviour would be skipped. And a Python it can start: a frozen program's executable is
+    # the program itself.
+    return (
+        os.name == "posix"
+        and bool(sys.executable)
+        and not getattr(sys, "frozen", False)
+        and type(store) is FilesystemStore
+        and not store.fsync
+    )
 
 
 def _frame(payload: Any) -> bytes:
@@ -94,13 +105,21 @@ class WriterProcess:
         if self._process is not None:
             return
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "mediapipe.writer_process", str(theirs.fileno())],
-            pass_fds=(theirs.fileno(),),
-            stdin=subprocess.DEVNULL,
-        )
-        theirs.close()
-        ours.sendall(_frame((str(self._store.root), self._store.deduplicate)))
+        # The child imports mediapipe from where this process found it.
+        environment = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, sys.path)))
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "mediapipe.writer_process", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                env=environment,
+            )
+        finally:
+            theirs.close()
+        # Pillow's own pixel limit, which the project may have changed, measures images there
+        # as it does here.
+        handshake = (str(self._store.root), self._store.deduplicate, Image.MAX_IMAGE_PIXELS)
+        ours.sendall(_frame(handshake))
         self._socket = ours
 
     @property
@@ -117,9 +136,10 @@ class WriterProcess:
             raise WriterStopped("the writer process is not running")
         loop = asyncio.get_running_loop()
         self._next_job += 1
+        frame = _frame((self._next_job, job))
         answer: asyncio.Future[StoredFile] = loop.create_future()
         self._pending[self._next_job] = answer
-        transport.write(_frame((self._next_job, job)))
+        transport.write(frame)
         return await answer
 
     async def _connect(self) -> asyncio.Transport:
@@ -141,7 +161,7 @@ class WriterProcess:
             transport, _ = await loop.create_unix_connection(
                 lambda: _Answers(self), sock=self._socket
             )
-        except OSError as exc:  # no process or socket to be had: the threads do the work
+        except Exception as exc:  # no process or socket to be had: the threads do the work
             self.alive = False
             logger.warning(
                 "The writer process could not start (%s): files are committed by the writer "
@@ -165,7 +185,9 @@ class WriterProcess:
             reason, _, detail = message.partition("\n")
             answer.set_exception(MediaError(reason, detail))
         elif kind == "os":
-            answer.set_exception(OSError(number, message))
+            failure_os = OSError(message)
+            failure_os.errno = number
+            answer.set_exception(failure_os)
         else:
             answer.set_exception(WriterBug(message))
 
@@ -173,12 +195,13 @@ class WriterProcess:
         self._transport = None  # lost: writes to it would go nowhere
         if self.alive:
             self.alive = False
-            if self._pending:
-                logger.warning(
-                    "The writer process stopped (%s): the files it had not answered for, and "
-                    "all later ones, are committed by the writer threads",
-                    why,
-                )
+            if self._process is not None:
+                self._process.poll()  # reaped now if it exited, not left a zombie
+            logger.warning(
+                "The writer process stopped (%s): the files it had not answered for, and all "
+                "later ones, are committed by the writer threads",
+                why,
+            )
         pending, self._pending = self._pending, {}
         for answer in pending.values():
             if not answer.done():
@@ -187,7 +210,7 @@ class WriterProcess:
     async def close(self) -> None:
         """Close the socket and wait, without blocking the loop, for the child to exit (it
         finishes what it has read first)."""
-        self.alive = False
+        self.alive = False  # its connection's end is expected from now on
         if self._transport is not None:
             self._transport.close()
         if self._socket is not None:
@@ -267,7 +290,7 @@ def _run(store: FilesystemStore, job: CommitJob) -> tuple[StoredFile | None, Fai
         return None, ("media", None, f"{failure.reason}\n{failure.detail}")
     except OSError as exc:
         temp.discard()
-        return None, ("os", exc.errno, str(exc.strerror or exc))
+        return None, ("os", exc.errno, str(exc))
     except Exception:
         temp.discard()
         return None, ("bug", None, traceback.format_exc())
@@ -278,9 +301,10 @@ def serve(descriptor: int) -> None:
     """The child's loop: one job at a time, until the crawl closes the socket."""
     with socket.socket(fileno=descriptor) as connection:
         reader = connection.makefile("rb")
-        root, deduplicate = _read_frame(reader)
+        root, deduplicate, max_image_pixels = _read_frame(reader)
+        Image.MAX_IMAGE_PIXELS = max_image_pixels
         store = FilesystemStore(Path(root), deduplicate=deduplicate)
-        store.open(sweep=False)
+        store.open(secondary=True)
         try:
             while (request := _read_frame(reader)) is not None:
                 job_id, job = request
@@ -293,10 +317,13 @@ def serve(descriptor: int) -> None:
 
 
 if __name__ == "__main__":
-    # Ctrl-C in a terminal reaches the whole process group: the crawl decides when to stop.
+    # Signals to the process group (Ctrl-C, a service manager's SIGTERM) are the crawl's to
+    # act on; the child ends when the crawl closes its socket, never between a commit's index
+    # entry and its rename.
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, signal.SIG_IGN)
     serve(int(sys.argv[1]))
     sys.stdout.flush()
     os._exit(0)  # the store is closed: the interpreter's teardown would only delay the crawl

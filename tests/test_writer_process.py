@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import pytest_twisted
+from PIL import Image
 from scrapy import signals
 from scrapy.settings import Settings
 from twisted.internet.task import LoopingCall
@@ -24,6 +25,8 @@ from twisted.internet.task import LoopingCall
 from mediapipe.pipeline import MediaPipeline
 from mediapipe.settings import MediaConfig, SettingError
 from mediapipe.spool import COALESCE
+from mediapipe.store.local import FilesystemStore
+from mediapipe.writer_process import supports
 from tests import media
 from tests.conftest import ItemsSpider
 from tests.mockserver import body, streamed
@@ -469,3 +472,37 @@ async def test_bad_setting_stops_the_crawl_at_start(crawl: Crawl, server: MockSe
     assert server.requested == []
     assert stored_files(crawl.store) == {}
     assert writer_children(os.getpid()) == []
+
+
+# -- which stores, and what the child shares with the crawl ------------------------------------
+
+
+class ShardedStore(FilesystemStore):
+    """A project's own folder store: its code must run for every file, small ones too."""
+
+
+def test_only_the_built_in_folder_store_without_fsync_gets_a_child(tmp_path: Path) -> None:
+    assert supports(FilesystemStore(tmp_path / "plain"))
+    assert not supports(FilesystemStore(tmp_path / "synced", fsync=True))
+    assert not supports(ShardedStore(tmp_path / "own"))
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_child_measures_with_the_crawls_pillow_limit(
+    crawl: Crawl, server: MockServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pillow refuses past twice its limit; the project lowered it below the PNG's 48 pixels.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)
+    writers: list[WriterProcess] = []
+
+    def keep(pipeline: MediaPipeline) -> None:
+        assert pipeline._writer is not None
+        writers.append(pipeline._writer)
+
+    source = f"{server.url}/img/png"
+    result = await crawl([{"images": [source]}], spider=watching(spider_opened=keep))
+    record = result.items[0]["media"][0]
+    assert (record["status"], record["reason"]) == ("failed", "too-large"), record
+    assert writers[0]._next_job == 1  # the child measured it
+    assert stored_files(result.store) == {}
+    assert leftovers(result.store) == []

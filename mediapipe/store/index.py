@@ -116,8 +116,18 @@ class ReuseIndex:
         self._serial = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
 
-    def open(self) -> None:
+    def open(self, *, secondary: bool = False) -> None:
         """Create or check the database, and carry a 0.1 store's JSON entries into it."""
+        if secondary:
+            # A second opener of a database another process of the crawl opened, checked and
+            # migrated already: it only connects. Repairing it here would unlink files under
+            # the first opener's live connections.
+            try:
+                self._connection().execute("SELECT 1 FROM entries LIMIT 1").fetchall()
+            except sqlite3.Error as exc:
+                self.close()
+                raise _os_error(exc, f"cannot open the reuse index {self.path}") from exc
+            return
         try:
             self._prepare()
         except sqlite3.DatabaseError as exc:

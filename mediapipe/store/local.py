@@ -33,17 +33,17 @@ class FilesystemStore:
         self._index = ReuseIndex(root / META_DIR)
         self._folders: set[str] = set()
 
-    def open(self, *, sweep: bool = True) -> None:
-        """Prepare the folder and the index; ``sweep=False`` for a second opener in the same
-        crawl (the writer process), whose sweep would only repeat the first one's."""
+    def open(self, *, secondary: bool = False) -> None:
+        """Prepare the folder and the index, and sweep. ``secondary`` for a second opener in
+        the same crawl (the writer process): the first one checked, migrated and swept."""
         try:
             self._temps.prepare()
-            self._index.open()
+            self._index.open(secondary=secondary)
         except OSError as exc:
             raise StorageError(
                 exc.errno, f"cannot create or write the media store {self.root}: {exc.strerror}"
             ) from exc
-        if sweep:
+        if not secondary:
             self.sweep()
 
     def close(self) -> None:
