@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import Corpus
-from bench.measure import MB, Run, run_once, runner_python
+from bench.measure import MB, Run, delete_outputs, run_once, runner_python
 from bench.report import (
     corpus_table,
     describe_failure,
@@ -107,7 +107,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--keep-outputs",
         action="store_true",
-        help="keep what each run stored (default: delete after verification)",
+        help="keep what each run stored (default: delete it after the last round of its corpus)",
     )
     parser.add_argument(
         "--verify-corpus",
@@ -282,6 +282,7 @@ def main(argv: list[str]) -> int:
             )
             started = time.perf_counter()
             corpus.warm(workload.paths)
+            stored: list[Path] = []
             for number in range(1, rounds + 1):
                 shift = (number - 1) % len(runners)
                 for runner in runners[shift:] + runners[:shift]:
@@ -296,9 +297,11 @@ def main(argv: list[str]) -> int:
                         timeout=args.run_timeout,
                         keep_outputs=args.keep_outputs,
                         s3=s3,
+                        stored=stored,
                     )
                     runs.append(run)
                     _print_run(run)
+            delete_outputs(stored)
             corpus_seconds[workload.name] = time.perf_counter() - started
             print(f"{workload.name}: {corpus_seconds[workload.name]:.0f} s", flush=True)
 
