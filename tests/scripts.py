@@ -40,3 +40,38 @@ class ItemsSpider(Spider):
     def emit(self, response):
         yield from ITEMS
 """
+
+
+def items_crawl_script(arguments: str, settings: str, preamble: str = "") -> str:
+    """A crawl script run in a subprocess: it unpacks ``arguments`` (which must name
+    ``items_file``) from its command line, runs ``preamble``, and crawls the items of that JSON
+    file with the add-on, its settings being the common ones below and ``settings`` (lines of a
+    dict display)."""
+    return f"""
+import json
+import sys
+import time
+
+from scrapy import Request, Spider
+from scrapy.crawler import AsyncCrawlerProcess
+
+{arguments} = sys.argv[1:]
+{preamble}
+with open(items_file, encoding="utf-8") as handle:
+    ITEMS = json.load(handle)
+
+{ITEMS_SPIDER}
+
+process = AsyncCrawlerProcess(
+    {{
+        "ADDONS": {{"mediapipe.Addon": 300}},
+        "MEDIAPIPE_ALLOW_PRIVATE_NETWORKS": True,
+        "MEDIAPIPE_RETRY_TIMES": 0,
+        "RETRY_ENABLED": False,
+        "LOG_LEVEL": "INFO",
+{settings}
+    }}
+)
+process.crawl(ItemsSpider)
+process.start()
+"""

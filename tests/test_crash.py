@@ -21,7 +21,7 @@ import pytest
 
 from tests import media
 from tests.mockserver import body, streamed
-from tests.scripts import ITEMS_SPIDER
+from tests.scripts import items_crawl_script
 from tests.storecheck import index_entry
 
 if TYPE_CHECKING:
@@ -36,39 +36,13 @@ BIGS = 4
 SMALLS = 3
 SERVE_DELAY = 0.002  # seconds per chunk: about 2 s per body at least
 
-SCRIPT = (
+SCRIPT = items_crawl_script(
+    "store, items_file, feed",
     """
-import json
-import sys
-
-from scrapy import Request, Spider
-from scrapy.crawler import AsyncCrawlerProcess
-
-store, sources_file, feed = sys.argv[1:4]
-with open(sources_file, encoding="utf-8") as handle:
-    ITEMS = json.load(handle)
-
-"""
-    + ITEMS_SPIDER
-    + """
-
-
-process = AsyncCrawlerProcess(
-    {
-        "ADDONS": {"mediapipe.Addon": 300},
         "MEDIAPIPE_STORE": store,
-        "MEDIAPIPE_ALLOW_PRIVATE_NETWORKS": True,
         "MEDIAPIPE_MAX_SIZE": 0,
-        "MEDIAPIPE_RETRY_TIMES": 0,
-        "RETRY_ENABLED": False,
         "DOWNLOAD_TIMEOUT": 120,
-        "LOG_LEVEL": "INFO",
-        "FEEDS": {feed: {"format": "jsonlines"}},
-    }
-)
-process.crawl(ItemsSpider)
-process.start()
-"""
+        "FEEDS": {feed: {"format": "jsonlines"}},""",
 )
 
 

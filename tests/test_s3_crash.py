@@ -27,7 +27,7 @@ from mediapipe.store.s3 import S3Store
 from tests import media
 from tests.mockserver import body
 from tests.s3server import BUCKET
-from tests.scripts import ITEMS_SPIDER, ROOT
+from tests.scripts import ROOT, items_crawl_script
 from tests.test_s3store import Place
 
 if TYPE_CHECKING:
@@ -43,19 +43,16 @@ POLL_SECONDS = 60
 
 # A crawl whose multipart uploads go in 5 MiB parts, each part held back by PART_DELAY seconds
 # (argv) so that the test can kill the crawl between two parts.
-CRAWL_SCRIPT = (
+CRAWL_SCRIPT = items_crawl_script(
+    "settings_json, items_file, feed, part_delay",
     """
-import json
-import sys
-import time
-
+        **json.loads(settings_json),
+        "FEEDS": {feed: {"format": "jsonlines"}},""",
+    preamble="""
 import boto3.session
-from scrapy import Request, Spider
-from scrapy.crawler import AsyncCrawlerProcess
 
 import mediapipe.store.s3
 
-settings_json, items_file, feed, part_delay = sys.argv[1:5]
 mediapipe.store.s3.MULTIPART_THRESHOLD = mediapipe.store.s3.MULTIPART_CHUNK = 5 * 1024 * 1024
 if float(part_delay):
     make_client = boto3.session.Session.client
@@ -68,29 +65,7 @@ if float(part_delay):
         return made
 
     boto3.session.Session.client = client
-
-with open(items_file, encoding="utf-8") as handle:
-    ITEMS = json.load(handle)
-
-"""
-    + ITEMS_SPIDER
-    + """
-
-
-process = AsyncCrawlerProcess(
-    {
-        **json.loads(settings_json),
-        "ADDONS": {"mediapipe.Addon": 300},
-        "MEDIAPIPE_ALLOW_PRIVATE_NETWORKS": True,
-        "MEDIAPIPE_RETRY_TIMES": 0,
-        "RETRY_ENABLED": False,
-        "LOG_LEVEL": "INFO",
-        "FEEDS": {feed: {"format": "jsonlines"}},
-    }
-)
-process.crawl(ItemsSpider)
-process.start()
-"""
+""",
 )
 
 # Another worker on this machine: opens the store (which sweeps like any start), starts multipart

@@ -30,7 +30,7 @@ from mediapipe.writer_process import supports
 from tests import media
 from tests.conftest import ItemsSpider
 from tests.mockserver import body, streamed
-from tests.scripts import ITEMS_SPIDER
+from tests.scripts import items_crawl_script
 from tests.storecheck import index_entry, leftovers, stored_files
 
 if TYPE_CHECKING:
@@ -342,38 +342,12 @@ async def test_child_killed_before_any_commit_leaves_the_work_to_threads(
 
 # -- the crawl dies ------------------------------------------------------------------------------
 
-CRAWL_SCRIPT = (
+CRAWL_SCRIPT = items_crawl_script(
+    "store, items_file",
     """
-import json
-import sys
-
-from scrapy import Request, Spider
-from scrapy.crawler import AsyncCrawlerProcess
-
-store, items_file = sys.argv[1:3]
-with open(items_file, encoding="utf-8") as handle:
-    ITEMS = json.load(handle)
-
-"""
-    + ITEMS_SPIDER
-    + """
-
-
-process = AsyncCrawlerProcess(
-    {
-        "ADDONS": {"mediapipe.Addon": 300},
         "MEDIAPIPE_STORE": store,
-        "MEDIAPIPE_ALLOW_PRIVATE_NETWORKS": True,
         "MEDIAPIPE_MAX_SIZE": 0,
-        "MEDIAPIPE_RETRY_TIMES": 0,
-        "RETRY_ENABLED": False,
-        "DOWNLOAD_TIMEOUT": 120,
-        "LOG_LEVEL": "INFO",
-    }
-)
-process.crawl(ItemsSpider)
-process.start()
-"""
+        "DOWNLOAD_TIMEOUT": 120,""",
 )
 SLOW_CHUNK = media.MP4 + bytes(8192 - len(media.MP4))
 SLOW_CHUNKS = 3000  # 0.02 s apiece: a minute at least, far longer than the test waits
