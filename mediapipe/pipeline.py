@@ -213,7 +213,7 @@ class MediaPipeline:
             return MediaRecord(source=None, url=None, path=None, status="local")
         if not isinstance(source, str):
             raise MediaError("unsupported-url", f"not a string but {type(source).__name__}")
-        if source.startswith("/") and not source.startswith("//"):
+        if _is_local_path(source):
             self._root_relative.note(source)
             return MediaRecord(source=source, url=source, path=None, status="local")
         key = key or hash_source(source)
@@ -254,9 +254,7 @@ class MediaPipeline:
     def _known(self, source: Any) -> bool:
         """Whether ``source`` resolves with no request and no lookup: finished earlier in the
         crawl, or not a string to fetch (a failure, None, a local path)."""
-        if not isinstance(source, str):
-            return True
-        if source.startswith("/") and not source.startswith("//"):
+        if not isinstance(source, str) or _is_local_path(source):
             return True
         return hash_source(source) in self._done
 
@@ -300,6 +298,11 @@ def _check_fetchable(url: str) -> None:
         raise MediaError("unsupported-url", "only http(s), data: and local /paths are taken")
     if not host:
         raise MediaError("unsupported-url", "the URL names no host")
+
+
+def _is_local_path(source: str) -> bool:
+    """A root-relative path (contract §3.1): kept as it is, never fetched."""
+    return source.startswith("/") and not source.startswith("//")
 
 
 def _alt_for(alt: Any, index: int) -> Any:

@@ -11,12 +11,7 @@ A timer that fires every second lets the reactor file and drop them as it goes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from twisted.internet.task import LoopingCall
-
-if TYPE_CHECKING:
-    from twisted.internet.defer import Deferred
 
 TICK_S = 1.0
 
@@ -30,7 +25,6 @@ class TimerTrim:
 
     def __init__(self) -> None:
         self._loop: LoopingCall | None = None
-        self._done: Deferred[LoopingCall] | None = None
 
     def start(self) -> None:
         from scrapy.utils.reactor import is_reactor_installed
@@ -38,7 +32,7 @@ class TimerTrim:
         if not is_reactor_installed() or self._loop is not None:
             return  # no Twisted reactor, no Twisted timers
         self._loop = LoopingCall(_tick)
-        self._done = self._loop.start(TICK_S, now=False)
+        self._loop.start(TICK_S, now=False)
 
     def stop(self) -> None:
         if self._loop is not None and self._loop.running:

@@ -130,10 +130,7 @@ class WriterProcess:
     async def commit(self, job: CommitJob) -> StoredFile:
         """The stored file of ``job``; a :class:`MediaError` or ``OSError`` if the child could
         not store it; :class:`WriterStopped` if the child is gone (nothing is known then)."""
-        transport = self._transport or await self._connect()
-        if not self.alive or transport.is_closing():
-            # The child died while this job waited for the connection: nothing was sent.
-            raise WriterStopped("the writer process is not running")
+        transport = await self._connect()
         loop = asyncio.get_running_loop()
         self._next_job += 1
         frame = _frame((self._next_job, job))
@@ -143,12 +140,17 @@ class WriterProcess:
         return await answer
 
     async def _connect(self) -> asyncio.Transport:
-        if self._connecting is None:
-            self._connecting = asyncio.ensure_future(self._open_transport())
-        await asyncio.shield(self._connecting)
-        if self._transport is None or not self.alive:
+        """The open connection to the child, made by the first caller; raises
+        :class:`WriterStopped` when there is none to be had, also when the child died while
+        this caller waited for it (nothing was sent then)."""
+        if self._transport is None and self.alive:
+            if self._connecting is None:
+                self._connecting = asyncio.ensure_future(self._open_transport())
+            await asyncio.shield(self._connecting)
+        transport = self._transport
+        if transport is None or not self.alive or transport.is_closing():
             raise WriterStopped("the writer process is not running")
-        return self._transport
+        return transport
 
     async def _open_transport(self) -> None:
         if not self.alive:
