@@ -62,6 +62,20 @@ async def asking(reuse: Reuse, keys: list[str]) -> list[StoredFile | BaseExcepti
     return await asyncio.gather(*(reuse.stored(key) for key in keys), return_exceptions=True)
 
 
+async def ask_all(
+    store: RecordingStore, keys: list[str]
+) -> tuple[list[StoredFile | BaseException | None], list[int], MediaStats]:
+    """Every key asked at once of a fresh Reuse over the open ``store``, which is closed after:
+    the answers, the number of keys of each job handed to the lookup threads, the stats."""
+    reuse, jobs, stats = reuse_of(store)
+    try:
+        answers = await deferred_from_coro(asking(reuse, keys))
+    finally:
+        reuse.shutdown()
+        store.close()
+    return answers, jobs, stats
+
+
 def reuse_of(store: FilesystemStore) -> tuple[Reuse, list[int], MediaStats]:
     stats = MediaStats(None)
     reuse = Reuse(MediaConfig.from_settings(Settings()), store, stats)
@@ -81,14 +95,8 @@ async def test_an_items_sources_are_looked_up_in_one_job(tmp_path: Path) -> None
     store = RecordingStore(tmp_path / "store")
     store.open()
     records = stored_keys(store, 5)
-    reuse, jobs, _ = reuse_of(store)
     keys = [*records, *(f"new-{number}" for number in range(15))]
-
-    try:
-        answers = await deferred_from_coro(asking(reuse, keys))
-    finally:
-        reuse.shutdown()
-        store.close()
+    answers, jobs, _ = await ask_all(store, keys)
     assert jobs == [20]
     assert [key for key, _ in store.looked_up] == keys
     assert len({thread for _, thread in store.looked_up}) == 1
@@ -100,14 +108,8 @@ async def test_an_items_sources_are_looked_up_in_one_job(tmp_path: Path) -> None
 async def test_a_store_with_more_lookup_threads_gets_one_job_per_thread(tmp_path: Path) -> None:
     store = RecordingStore(tmp_path / "store", lookup_threads=4)
     store.open()
-    reuse, jobs, _ = reuse_of(store)
     keys = [f"new-{number}" for number in range(18)]
-
-    try:
-        answers = await deferred_from_coro(asking(reuse, keys))
-    finally:
-        reuse.shutdown()
-        store.close()
+    answers, jobs, _ = await ask_all(store, keys)
     assert jobs == [5, 5, 5, 3]
     assert sorted(key for key, _ in store.looked_up) == sorted(keys)
     assert answers == [None] * 18
@@ -118,14 +120,8 @@ async def test_each_source_gets_its_own_failure(tmp_path: Path) -> None:
     store = RecordingStore(tmp_path / "store")
     store.open()
     records = stored_keys(store, 1)
-    reuse, jobs, stats = reuse_of(store)
     keys = [BROKEN, "stored-0", BUGGY, "new-0", "stored-0"]
-
-    try:
-        answers = await deferred_from_coro(asking(reuse, keys))
-    finally:
-        reuse.shutdown()
-        store.close()
+    answers, jobs, stats = await ask_all(store, keys)
     assert jobs == [4]  # the key asked twice is looked up once
     # The store could not answer: a download, counted; a bug: that source's error alone.
     assert answers[0] is None

@@ -173,6 +173,16 @@ def check_stored(result: CrawlResult, expected: dict[str, bytes]) -> None:
     assert result.stat("mediapipe/stored_bytes") == sum(map(len, expected.values()))
 
 
+def keeper(writers: list[WriterProcess]) -> Callable[[MediaPipeline], None]:
+    """A hook that keeps the pipeline's writer process in ``writers`` (it must have one)."""
+
+    def keep(pipeline: MediaPipeline) -> None:
+        assert pipeline._writer is not None
+        writers.append(pipeline._writer)
+
+    return keep
+
+
 def items_of(small: dict[str, bytes], large: dict[str, bytes]) -> list[dict[str, Any]]:
     return [{"images": list(small)}, {"images": list(large)}]
 
@@ -189,9 +199,7 @@ async def test_small_bodies_are_committed_by_the_child_and_large_ones_by_threads
     seen: list[tuple[int, int | None, str | None]] = []
     written: list[int] = []
 
-    def keep(pipeline: MediaPipeline) -> None:
-        assert pipeline._writer is not None
-        writers.append(pipeline._writer)
+    keep = keeper(writers)
 
     def look(pipeline: MediaPipeline) -> None:
         assert pipeline._writer is not None
@@ -240,9 +248,7 @@ async def test_a_crawl_of_large_files_only_never_starts_the_child(
     _, large = serve_sources(server)
     writers: list[WriterProcess] = []
 
-    def keep(pipeline: MediaPipeline) -> None:
-        assert pipeline._writer is not None
-        writers.append(pipeline._writer)
+    keep = keeper(writers)
 
     result = await crawl([{"images": list(large)}], spider=watching(spider_opened=keep))
     check_stored(result, large)
@@ -469,9 +475,7 @@ async def test_the_child_measures_with_the_crawls_pillow_limit(
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)
     writers: list[WriterProcess] = []
 
-    def keep(pipeline: MediaPipeline) -> None:
-        assert pipeline._writer is not None
-        writers.append(pipeline._writer)
+    keep = keeper(writers)
 
     source = f"{server.url}/img/png"
     result = await crawl([{"images": [source]}], spider=watching(spider_opened=keep))
