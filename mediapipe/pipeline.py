@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 from itemadapter import ItemAdapter
 from scrapy import signals
 
+from mediapipe.coordination.claims import ClaimBoard
+from mediapipe.coordination.config import ClaimConfig
 from mediapipe.datauri import is_data_uri
 from mediapipe.downloads import Downloader
 from mediapipe.exceptions import MediaError
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
 
     from scrapy.crawler import Crawler
 
+    from mediapipe.coordination.claims import SharedRecord
     from mediapipe.store.protocol import MediaStore
 
 logger = logging.getLogger(__name__)
@@ -76,6 +79,8 @@ class MediaPipeline:
         self._saver = Saver(self.config, self.store, self._lanes, self._writer)
         self._downloader = Downloader(crawler, self.config, self._saver, self._reuse, self.stats)
         self._records = RecordMaker(self.config)
+        claims = ClaimConfig.from_settings(crawler.settings, crawler.spidercls.name)
+        self._claims = ClaimBoard(claims, self.stats) if claims is not None else None
         # Finished sources by hash, without their source and URL strings: a data: URI source can
         # be megabytes, and a long crawl must not keep them all.
         self._done: OrderedDict[str, MediaRecord] = OrderedDict()
@@ -97,7 +102,7 @@ class MediaPipeline:
 
     # -- Scrapy hooks ------------------------------------------------------------------------
 
-    def open_spider(self) -> None:
+    async def open_spider(self) -> None:
         self.call = getattr(self.crawler.spider, SPIDER_ATTRIBUTE, None) or CallOptions()
         self._timers.start()
         if self.config.freeze_gc and gc.get_freeze_count() == 0:
@@ -109,10 +114,14 @@ class MediaPipeline:
             # one's downloads in flight.
             gc.collect()
             gc.freeze()
+        if self._claims is not None:
+            await self._claims.open()
 
     async def close_spider(self) -> None:
         self._timers.stop()
         try:
+            if self._claims is not None:
+                await self._claims.close()
             # The writer first: a job it can no longer answer goes to the lanes, still open.
             if self._writer is not None:
                 await self._writer.close()
@@ -183,7 +192,7 @@ class MediaPipeline:
         future: asyncio.Future[MediaRecord] = asyncio.get_running_loop().create_future()
         self._pending[source] = future
         try:
-            record = await self._guarded(source, key, tags, alt)
+            record = await self._claimed(source, key, tags, alt)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # the caller re-raises it; waiters get it too
@@ -193,6 +202,34 @@ class MediaPipeline:
         future.set_result(record)
         self._remember(key, record)
         return record
+
+    async def _claimed(self, source: str, key: str, tags: Any, alt: Any) -> MediaRecord:
+        """With claims on (several workers), a source is resolved here only when this worker
+        holds its claim; otherwise it gets the record of the worker that resolved it."""
+        claims = self._claims
+        if claims is None or self.call.target or _is_local_path(source):
+            return await self._guarded(source, key, tags, alt)
+        shared = await claims.acquire(key)
+        if shared is not None:
+            return self._shared(source, shared)
+        try:
+            record = await self._guarded(source, key, tags, alt)
+        except BaseException:
+            claims.release(key)
+            raise
+        claims.publish(key, record)
+        return record
+
+    def _shared(self, source: str, shared: SharedRecord) -> MediaRecord:
+        if shared.status == "failed":
+            # The worker that met the failure logged it; this worker's log says it too.
+            logger.warning(
+                "Media (failed: %s): %s (as worker %s found)", shared.reason, shown(source),
+                shared.worker,
+            )  # fmt: skip
+        elif debug_wanted(logger):
+            logger.debug("Media (uptodate, from worker %s): %s", shared.worker, shown(source))
+        return self._records.of_shared(source, shared, self.call)
 
     async def _guarded(self, source: Any, key: str | None, tags: Any, alt: Any) -> MediaRecord:
         try:

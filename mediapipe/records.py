@@ -10,6 +10,7 @@ from urllib.parse import quote, urlsplit
 from mediapipe.datauri import is_data_uri
 
 if TYPE_CHECKING:
+    from mediapipe.coordination.claims import SharedRecord
     from mediapipe.options import CallOptions
     from mediapipe.settings import MediaConfig
     from mediapipe.store.files import StoredFile
@@ -76,6 +77,26 @@ class RecordMaker:
             width=stored.width,
             height=stored.height,
             credentials=stored.credentials,
+        )
+
+    def of_shared(self, source: str, shared: SharedRecord, call: CallOptions) -> MediaRecord:
+        """The record of a source another worker resolved: the file it stored, reused here
+        (``uptodate``; ``data`` for a data: URI), or the same failure."""
+        if shared.status == "failed" or shared.path is None:
+            return MediaRecord(
+                source=source, url=source, path=None, status="failed", reason=shared.reason
+            )
+        return MediaRecord(
+            source=source,
+            url=self._url(source, shared.path, shared.credentials, call),
+            path=shared.path,
+            status="data" if shared.status == "data" else "uptodate",
+            mime=shared.mime,
+            size=shared.size,
+            sha256=shared.sha256,
+            width=shared.width,
+            height=shared.height,
+            credentials=shared.credentials,
         )
 
     def for_source(self, record: MediaRecord, source: str, call: CallOptions) -> MediaRecord:

@@ -39,6 +39,12 @@ DEFAULTS: dict[str, Any] = {
     "MEDIAPIPE_RETRY_BACKOFF": 0.5,
     "MEDIAPIPE_RETRY_MAX_DELAY": 30.0,
     "MEDIAPIPE_MAX_PIXELS": 178_956_970,
+    # Several workers (mediapipe.coordination): off unless MEDIAPIPE_CLAIMS is True.
+    "MEDIAPIPE_CLAIMS": False,
+    "MEDIAPIPE_REDIS_URL": None,  # None: scrapy-redis's REDIS_URL, or REDIS_HOST and REDIS_PORT
+    "MEDIAPIPE_REDIS_KEY": "%(spider)s:mediapipe",
+    "MEDIAPIPE_CLAIM_LEASE": 30.0,
+    "MEDIAPIPE_CLAIM_KEEP": 7,
 }
 
 _MAX_FILE_NAME_BYTES = 255  # the limit of every common file system

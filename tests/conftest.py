@@ -11,6 +11,7 @@ from scrapy import Request, Spider, signals
 from scrapy.utils.test import get_crawler
 
 from tests.mockserver import MockServer
+from tests.redisserver import RedisServer
 from tests.s3server import S3Server
 from tests.storeviews import LocalView, S3View
 
@@ -31,6 +32,13 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A fresh, empty redis-server on 127.0.0.1 for one test."""
+    with RedisServer(tmp_path / "redis") as running:
+        yield running
 
 
 @pytest.fixture
