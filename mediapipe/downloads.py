@@ -19,6 +19,8 @@ from mediapipe.naming import choose_extension, epoch_from_headers, retry_after_s
 from mediapipe.transfer import Transfer
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from scrapy.crawler import Crawler
     from scrapy.http import Headers
 
@@ -58,14 +60,17 @@ class Downloader:
         names: NameRule,
         call: CallOptions,
         known: StoredFile | None = None,
+        *,
+        before_fetch: Callable[[], Awaitable[None]] | None = None,
     ) -> tuple[StoredFile, bool]:
         """The stored file of ``source``, and whether it is ``known`` (an expired stored copy
-        with validators) which the server found unchanged."""
+        with validators) which the server found unchanged. ``before_fetch`` runs once, when
+        the first attempt has its download place; what it raises ends the download."""
         host = urlsplit(url).hostname or ""
         attempt = 0
         while True:
             try:
-                return await self._attempt(source, url, host, names, call, known)
+                return await self._attempt(source, url, host, names, call, known, before_fetch)
             except MediaError as failure:
                 if attempt >= self.config.retry_times or failure.reason not in RETRIED_REASONS:
                     if attempt:
@@ -92,10 +97,13 @@ class Downloader:
         names: NameRule,
         call: CallOptions,
         known: StoredFile | None,
+        before_fetch: Callable[[], Awaitable[None]] | None = None,
     ) -> tuple[StoredFile, bool]:
         # The place is held until the file is committed: bytes still queued for the disk count
         # against the limit, so a disk slower than the network cannot make memory grow.
         async with self._limiter.place(host):
+            if before_fetch is not None:
+                await before_fetch()
             config = self.config
             transfer = Transfer(
                 source,

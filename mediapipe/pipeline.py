@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from itemadapter import ItemAdapter
 from scrapy import signals
 
-from mediapipe.coordination.claims import ClaimBoard
+from mediapipe.coordination.claims import ClaimBoard, ClaimedElsewhere
 from mediapipe.coordination.config import ClaimConfig
 from mediapipe.datauri import is_data_uri
 from mediapipe.downloads import Downloader
@@ -46,6 +46,7 @@ from mediapipe.writer_process import WriterProcess
 from mediapipe.writer_process import supports as supports_writer_process
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
     from typing import Self
 
     from scrapy.crawler import Crawler
@@ -204,21 +205,38 @@ class MediaPipeline:
         return record
 
     async def _claimed(self, source: str, key: str, tags: Any, alt: Any) -> MediaRecord:
-        """With claims on (several workers), a source is resolved here only when this worker
+        """With claims on (several workers), this worker downloads a source only while it
         holds its claim; otherwise it gets the record of the worker that resolved it."""
         claims = self._claims
         if claims is None or self.call.target or _is_local_path(source):
             return await self._guarded(source, key, tags, alt)
-        shared = await claims.acquire(key)
-        if shared is not None:
-            return self._shared(source, shared)
-        try:
-            record = await self._guarded(source, key, tags, alt)
-        except BaseException:
-            claims.release(key)
-            raise
-        claims.publish(key, record)
-        return record
+        while True:
+            try:
+                record = await self._guarded(source, key, tags, alt)
+            except ClaimedElsewhere as held:
+                shared = held.record or await claims.wait(key)
+                if shared is not None:
+                    return self._shared(source, shared)
+                continue  # its claim lapsed and is this worker's now: look and fetch again
+            except BaseException:
+                claims.release(key)
+                raise
+            claims.publish(key, record)
+            return record
+
+    def _claim_before_fetch(self, key: str) -> Callable[[], Awaitable[None]] | None:
+        """What the downloader runs once it has a download place for the source: the claim,
+        taken that late so that a worker holds claims only on what it is fetching."""
+        claims = self._claims
+        if claims is None or self.call.target:
+            return None
+
+        async def claim() -> None:
+            answer = await claims.claim(key)
+            if answer is not True:
+                raise ClaimedElsewhere(answer or None)
+
+        return claim
 
     def _shared(self, source: str, shared: SharedRecord) -> MediaRecord:
         if shared.status == "failed":
@@ -234,6 +252,8 @@ class MediaPipeline:
     async def _guarded(self, source: Any, key: str | None, tags: Any, alt: Any) -> MediaRecord:
         try:
             return await self._handle(source, key, tags, alt)
+        except ClaimedElsewhere:
+            raise
         except MediaError as failure:
             logger.warning("%s", failure_line(source, failure))
             reason = failure.reason
@@ -266,8 +286,9 @@ class MediaPipeline:
                 logger.debug("Media (uptodate): %s is %s", shown(source), stored.path)
             return self._records.of_stored(source, stored, "uptodate", self.call)
         stored, unchanged = await self._downloader.download(
-            source, url, names, self.call, self._reuse.revalidatable(stored)
-        )
+            source, url, names, self.call, self._reuse.revalidatable(stored),
+            before_fetch=self._claim_before_fetch(key),
+        )  # fmt: skip
         if unchanged:
             if debug_wanted(logger):
                 logger.debug("Media (uptodate, not modified): %s is %s", shown(source), stored.path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -277,6 +278,15 @@ def _add_url(value: Any) -> bool | str:
 
 
 def _hosts(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) and value.strip().startswith("["):
+        # -s MEDIAPIPE_ALLOWED_HOSTS='["a.example", "b.example"]' on the command line
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise SettingError(
+                f"MEDIAPIPE_ALLOWED_HOSTS must be a list of host names (a JSON list or names "
+                f"separated by commas), got {value!r}"
+            ) from None
     if isinstance(value, str):
         value = [part for part in value.split(",") if part.strip()]
     if not isinstance(value, list | tuple | set | frozenset) or not all(
@@ -306,7 +316,10 @@ def _check_host_entry(host: str) -> None:
             f"MEDIAPIPE_ALLOWED_HOSTS entries are exact host names; wildcards such as {host!r} "
             "are not supported: list each host"
         )
-    bare = urlsplit(host if "//" in host else "//" + host).hostname or host
+    try:
+        bare = urlsplit(host if "//" in host else "//" + host).hostname or host
+    except ValueError:
+        bare = host.strip("[]\"'")
     raise SettingError(
         f"MEDIAPIPE_ALLOWED_HOSTS entries are host names or addresses, without scheme, port "
         f"or path (the rule applies to every port of a host): write {bare!r}, not {host!r}"

@@ -253,7 +253,7 @@ async def test_redis_gone_mid_crawl_costs_claims_not_files(
     unavailable = [line for line in result.warnings if "cannot be reached" in line]
     assert len(unavailable) == 1
     assert f"redis at {redis_server.url} cannot be reached" in unavailable[0]
-    assert "resolving its sources without claims" in unavailable[0]
+    assert "downloading its sources without claims" in unavailable[0]
 
 
 @pytest_twisted.ensureDeferred

@@ -91,3 +91,16 @@ def test_values_are_read() -> None:
 def test_bad_values_name_the_setting(name: str, value: Any) -> None:
     with pytest.raises(SettingError, match=name):
         config(**{name: value})
+
+
+def test_allowed_hosts_from_the_command_line() -> None:
+    # scrapy crawl ... -s MEDIAPIPE_ALLOWED_HOSTS='["127.0.0.1", "cdn.example"]', or a,b
+    for value in ('["127.0.0.1", "cdn.example"]', "127.0.0.1,cdn.example"):
+        config = MediaConfig.from_settings(Settings({"MEDIAPIPE_ALLOWED_HOSTS": value}))
+        assert config.allowed_hosts == ("127.0.0.1", "cdn.example")
+
+
+@pytest.mark.parametrize("value", ['["127.0.0.1"', '"[::1', "[not-an-address]"])
+def test_malformed_allowed_hosts_are_a_setting_error(value: str) -> None:
+    with pytest.raises(SettingError, match="MEDIAPIPE_ALLOWED_HOSTS"):
+        MediaConfig.from_settings(Settings({"MEDIAPIPE_ALLOWED_HOSTS": value}))

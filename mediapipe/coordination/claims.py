@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from mediapipe.coordination import scripts
 from mediapipe.coordination.totals import SharedTotals
 from mediapipe.settings import SettingError
-from mediapipe.store.temp import RUN_TAG
+from mediapipe.store.processes import RUN_TAG
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -104,6 +104,14 @@ class SharedRecord:
         return cls(**values)
 
 
+class ClaimedElsewhere(Exception):
+    """Another worker holds the source (``record`` None) or has resolved it."""
+
+    def __init__(self, record: SharedRecord | None) -> None:
+        super().__init__("claimed by another worker")
+        self.record = record
+
+
 class ClaimBoard:
     """This worker's claims, the sources it waits for, and its stats' share of the totals."""
 
@@ -115,8 +123,8 @@ class ClaimBoard:
         self._scripts: dict[str, Any] = {}
         self._lease_ms = round(config.lease_s * 1000)
         self._owned: set[str] = set()
-        self._asked: dict[str, list[asyncio.Future[SharedRecord | None]]] = {}
-        self._waiting: dict[str, list[asyncio.Future[SharedRecord | None]]] = {}
+        self._asked: dict[str, list[asyncio.Future[SharedRecord | bool]]] = {}
+        self._waiting: dict[str, list[asyncio.Future[SharedRecord | bool]]] = {}
         self._to_publish: dict[str, str] = {}
         self._to_release: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -178,16 +186,27 @@ class ClaimBoard:
 
     # -- what the pipeline asks ------------------------------------------------------------
 
-    async def acquire(self, key: str) -> SharedRecord | None:
-        """The record another worker published for the source ``key``; or None when this
-        worker must resolve it: it holds the claim now, or redis could not be asked."""
+    async def claim(self, key: str) -> SharedRecord | bool:
+        """Claim the source ``key`` as its download is about to start. True: this worker holds
+        the claim (or redis could not be asked): download it. False: another worker holds it
+        (:meth:`wait` for it). A record: another worker resolved it already."""
+        if key in self._owned:
+            return True
         loop = asyncio.get_running_loop()
-        answer: asyncio.Future[SharedRecord | None] = loop.create_future()
+        answer: asyncio.Future[SharedRecord | bool] = loop.create_future()
         if not self._asked:
-            # The sources asked in one turn of the loop (an item's) go in one call.
+            # The sources that reach their download in one turn of the loop go in one call.
             loop.call_soon(self._spawn, self._ask_first)
         self._asked.setdefault(key, []).append(answer)
         return await answer
+
+    async def wait(self, key: str) -> SharedRecord | None:
+        """Wait until the worker that holds the source ``key`` publishes its record, or its
+        claim lapses: then this worker holds it (None) and downloads it."""
+        answer: asyncio.Future[SharedRecord | bool] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, []).append(answer)
+        result = await answer
+        return result if isinstance(result, SharedRecord) else None
 
     def publish(self, key: str, record: MediaRecord) -> None:
         """The source ``key`` is resolved: its record goes to redis, its claim is given up."""
@@ -215,15 +234,15 @@ class ClaimBoard:
             await self._claim(waiting, first=False)
 
     async def _claim(
-        self, asked: dict[str, list[asyncio.Future[SharedRecord | None]]], *, first: bool
+        self, asked: dict[str, list[asyncio.Future[SharedRecord | bool]]], *, first: bool
     ) -> None:
         keys = list(asked)
         try:
             answers = await self._run_pairs("CLAIM", keys, [self.worker, self._lease_ms])
         except _REDIS_ERRORS as exc:
-            self._unavailable(exc, "resolving its sources without claims", len(keys))
+            self._unavailable(exc, "downloading its sources without claims", len(keys))
             for key in keys:
-                _settle(asked[key], None)
+                _settle(asked[key], True)
             return
         for key, answer in zip(keys, answers, strict=True):
             futures = [future for future in asked[key] if not future.done()]
@@ -234,12 +253,15 @@ class ClaimBoard:
                     continue
                 self._owned.add(key)
                 self.stats.inc("claims/owned" if first else "claims/taken_over")
-                _settle(futures, None)
+                _settle(futures, True)
             elif answer == "-":
-                if futures:
+                if first:
+                    _settle(futures, False)
+                elif futures:
                     self._waiting.setdefault(key, []).extend(futures)
             else:
-                _settle(futures, self._parse(key, answer[1:]))
+                record = self._parse(key, answer[1:])
+                _settle(futures, True if record is None else record)
 
     def _parse(self, key: str, text: str) -> SharedRecord | None:
         try:
@@ -250,7 +272,7 @@ class ClaimBoard:
             self._warn_once(
                 "record",
                 "The shared record of a media source in redis (%s:done:%s) is unreadable (%s): "
-                "resolving the source here",
+                "downloading the source here",
                 self.config.key_prefix,
                 key,
                 exc,
@@ -382,7 +404,7 @@ class ClaimBoard:
         logger.log(level, message, *args)
 
 
-def _settle(futures: list[asyncio.Future[SharedRecord | None]], value: SharedRecord | None) -> None:
+def _settle(futures: list[asyncio.Future[SharedRecord | bool]], value: SharedRecord | bool) -> None:
     for future in futures:
         if not future.done():
             future.set_result(value)

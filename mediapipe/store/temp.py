@@ -7,27 +7,15 @@ import contextlib
 import hashlib
 import itertools
 import os
-import secrets
+import time
 from typing import TYPE_CHECKING, BinaryIO
+
+from mediapipe.store.processes import owner_may_run, owner_tag
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-# Distinguishes this process's temporary files from those of an earlier process that had the
-# same pid (pids are reused), so the sweep at start never keeps a dead run's leftovers.
-RUN_TAG = secrets.token_hex(4)
 _NUMBERS = itertools.count()
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid runs on this machine (maybe another one than before)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class TempFile:
@@ -90,7 +78,7 @@ class TempFile:
 
 
 class TempFolder:
-    """The folder of temporary files, named ``<pid>-<run tag>-<random>.part``."""
+    """The folder of temporary files, named ``h<host>b<boot>-<pid>-<run tag>-<n>.part``."""
 
     def __init__(self, folder: Path, *, fsync: bool = False) -> None:
         self.folder = folder
@@ -107,22 +95,21 @@ class TempFolder:
         return TempFile(self.new_path(), fsync=self._fsync)
 
     def new_path(self) -> Path:
-        # Unique by pid, run tag and a counter of this process: no random bytes to ask the
-        # system for, and every body gets a path, though most small ones are never written.
-        return self.folder / f"{os.getpid()}-{RUN_TAG}-{next(_NUMBERS):x}.part"
+        # Unique by machine, pid, run tag and a counter of this process: no random bytes to ask
+        # the system for, and every body gets a path, though most small ones are never written.
+        return self.folder / f"{owner_tag()}-{next(_NUMBERS):x}.part"
 
     def sweep(self) -> int:
-        """Remove temporary files of processes that no longer run; return how many."""
+        """Remove the temporary files no live process can still be writing; return how many."""
         removed = 0
+        now = time.time()
         for entry in os.scandir(self.folder):
-            owner = entry.name.split("-", 1)[0]
-            if owner.isdigit() and pid_alive(int(owner)) and int(owner) != 0:
-                if int(owner) != os.getpid():
-                    continue
-                # Our own pid: a previous run in a reused pid cannot be running any more,
-                # because this process is the one holding that pid now.
-                if entry.name.startswith(f"{os.getpid()}-{RUN_TAG}"):
-                    continue
+            try:
+                age = now - entry.stat(follow_symlinks=False).st_mtime
+            except FileNotFoundError:
+                continue
+            if owner_may_run(entry.name, age):
+                continue
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(entry.path)
                 removed += 1

@@ -12,17 +12,24 @@ import hashlib
 import json
 import logging
 import os
-import socket
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mediapipe.store.processes import (
+    RUN_TAG,
+    boot_id,
+    host_identity,
+    owner_may_run,
+    owner_tag,
+    pid_alive,
+    start_time,
+)
 from mediapipe.store.protocol import StorageError
-from mediapipe.store.temp import RUN_TAG, pid_alive
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
@@ -171,20 +178,20 @@ class Owner:
     @classmethod
     def this_process(cls) -> Owner:
         pid = os.getpid()
-        return cls(_host(), _boot_id(), pid, RUN_TAG, _start_time(pid))
+        return cls(host_identity(), boot_id(), pid, RUN_TAG, start_time(pid))
 
     def has_ended(self) -> bool | None:
         """True if the process is gone, False if it may still run, None if it ran on another
         machine (or in another pid namespace), where this one cannot tell."""
-        if self.host != _host():
+        if self.host != host_identity():
             return None
-        if self.boot and self.boot != _boot_id():
+        if self.boot and self.boot != boot_id():
             return True
         if self.pid == os.getpid():
             return self.run != RUN_TAG
         if not pid_alive(self.pid):
             return True
-        now = _start_time(self.pid)
+        now = start_time(self.pid)
         return self.started is not None and now is not None and now != self.started
 
 
@@ -257,7 +264,7 @@ class UploadJournal:
 
     def _own_path(self, upload_id: str) -> Path:
         digest = hashlib.sha256(upload_id.encode("utf-8")).hexdigest()[:16]
-        return self.folder / f"{self._owner.pid}-{self._owner.run}-{digest}.json"
+        return self.folder / f"{owner_tag()}-{digest}.json"
 
     def _read(self, path: Path) -> JournalEntry | None:
         try:
@@ -282,43 +289,8 @@ class UploadJournal:
 
     def _sweep_partial_writes(self) -> None:
         # A process killed while writing an entry leaves its ".part"; the rename never came.
+        now = time.time()
         for path in self.folder.glob("*.part"):
-            if not _writer_may_run(path.name):
-                with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError):
+                if not owner_may_run(path.name, now - path.stat().st_mtime):
                     path.unlink()
-
-
-def _writer_may_run(name: str) -> bool:
-    """Whether the process named by a ``<pid>-<run tag>-...`` file name may still run (the rule
-    of the local store's sweep of temporary files)."""
-    pid, _, rest = name.partition("-")
-    if not pid.isdigit() or int(pid) <= 0 or not pid_alive(int(pid)):
-        return False
-    return int(pid) != os.getpid() or rest.startswith(f"{RUN_TAG}-")
-
-
-def _host() -> str:
-    # Containers may share a temporary folder and a host name but not their pids.
-    try:
-        namespace = os.readlink("/proc/self/ns/pid")
-    except OSError:
-        namespace = ""
-    return f"{socket.gethostname()} {namespace}".strip()
-
-
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
-def _start_time(pid: int) -> str | None:
-    """When the process started, in clock ticks since boot (Linux); None where unknown."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name, in parentheses, may hold spaces: fields are counted after it.
-    after_name = stat.rpartition(")")[2].split()
-    return after_name[19] if len(after_name) > 19 else None
