@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -48,9 +49,15 @@ _INT_FIELDS = ("size", "width", "height")
 _STATUSES = frozenset({"downloaded", "uptodate", "data", "failed"})
 
 
+_BOARDS = itertools.count()
+
+
 def worker_id() -> str:
-    """This process among all workers: host, pid, and a tag that a reused pid does not share."""
-    return f"{socket.gethostname()}:{os.getpid()}:{RUN_TAG}"
+    """This crawl among all workers: host, pid, a tag that a reused pid does not share, and,
+    for a second crawl in the same process, its number."""
+    number = next(_BOARDS)
+    suffix = f"/{number}" if number else ""
+    return f"{socket.gethostname()}:{os.getpid()}:{RUN_TAG}{suffix}"
 
 
 @dataclass(frozen=True, slots=True)
