@@ -18,10 +18,12 @@ import time
 from collections import Counter
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlsplit
 
 from PIL import Image
+
+from spiders.site_server import ServedInThread
 
 # A fixed Last-Modified: file names (which use it) are the same for every worker and run.
 LAST_MODIFIED = formatdate(1735689600, usegmt=True)
@@ -48,8 +50,10 @@ def _colour(number: int) -> tuple[int, int, int]:
     return (number * 37 % 256, number * 91 % 256, number * 53 % 256)
 
 
-class SharedSite:
+class SharedSite(ServedInThread):
     """The site on 127.0.0.1, in a thread of the calling process."""
+
+    httpd: _Server
 
     def __init__(
         self,
@@ -65,14 +69,7 @@ class SharedSite:
         self._media = [media_bytes(number) for number in range(media)]
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self.httpd = _Server(self, port)
-        self._thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        super().__init__(_Server(self, port))
 
     def media_path(self, number: int) -> str:
         return f"/m/{number}.png"
@@ -100,21 +97,6 @@ class SharedSite:
     def media_counts(self) -> dict[str, int]:
         with self._lock:
             return {path: n for path, n in self.counts.items() if path.startswith("/m/")}
-
-    def start(self) -> Self:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
 
 
 class _Handler(BaseHTTPRequestHandler):

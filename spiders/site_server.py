@@ -122,16 +122,11 @@ class SiteHTTPServer(ThreadingHTTPServer):
             self.requested.append(path)
 
 
-class SiteServer:
-    """Starts a :class:`SiteHTTPServer` in a thread; ``url`` is its base address."""
+class ServedInThread:
+    """An HTTP server of this process, served by a daemon thread; ``url`` is its address."""
 
-    def __init__(
-        self,
-        root: Path = SITE_ROOT,
-        routes: dict[str, Route] | None = None,
-        last_modified: int = SITE_LAST_MODIFIED,
-    ) -> None:
-        self.httpd = SiteHTTPServer(root, dict(routes or {}), last_modified)
+    def __init__(self, httpd: ThreadingHTTPServer) -> None:
+        self.httpd = httpd
         self._thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -144,11 +139,7 @@ class SiteServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def requested(self) -> list[str]:
-        return self.httpd.requested
-
-    def start(self) -> SiteServer:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -158,8 +149,25 @@ class SiteServer:
         self._thread.join(timeout=5)
 
     def __enter__(self) -> Self:
-        self.start()
-        return self
+        return self.start()
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+class SiteServer(ServedInThread):
+    """Serves a folder (and routes) with a :class:`SiteHTTPServer`."""
+
+    httpd: SiteHTTPServer
+
+    def __init__(
+        self,
+        root: Path = SITE_ROOT,
+        routes: dict[str, Route] | None = None,
+        last_modified: int = SITE_LAST_MODIFIED,
+    ) -> None:
+        super().__init__(SiteHTTPServer(root, dict(routes or {}), last_modified))
+
+    @property
+    def requested(self) -> list[str]:
+        return self.httpd.requested
