@@ -41,6 +41,8 @@ def page_media(page: int, per_page: int, media: int) -> list[int]:
 def media_bytes(number: int) -> bytes:
     """A small PNG of its own colour and size: every image has different bytes."""
     image = Image.new("RGB", (8 + number % 24, 8 + number // 24 % 24), _colour(number))
+    # The number itself in the first pixel: no two images alike, however many.
+    image.putpixel((0, 0), (number & 255, number >> 8 & 255, number >> 16 & 255))
     out = io.BytesIO()
     image.save(out, "PNG")
     return out.getvalue()

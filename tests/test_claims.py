@@ -3,6 +3,7 @@ claimed it, the others given its record; leases that lapse, and a redis that goe
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -14,11 +15,14 @@ import redis
 from scrapy import signals
 from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
+from twisted.internet.defer import Deferred
 
-from mediapipe.coordination.claims import SharedRecord
+from mediapipe.coordination.claims import ClaimBoard, SharedRecord
 from mediapipe.coordination.config import ClaimConfig
 from mediapipe.naming import source_hash
+from mediapipe.records import MediaRecord
 from mediapipe.settings import SettingError
+from mediapipe.stats import MediaStats
 from tests import media
 from tests.conftest import ItemsSpider
 from tests.storecheck import stored_files
@@ -335,3 +339,41 @@ def test_a_shared_record_reads_back_as_written() -> None:
         width=2, height=1, credentials=True,
     )  # fmt: skip
     assert SharedRecord.loads(record.dumps()) == record
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_claim_published_while_its_renewal_runs_is_not_lost(
+    redis_server: RedisServer,
+) -> None:
+    config = ClaimConfig.from_settings(Settings(claims_on(redis_server)), "items")
+    assert config is not None
+    stats = MediaStats(None)
+    board = ClaimBoard(config, stats)
+
+    record = MediaRecord(source=None, url=None, path="a.png", status="downloaded")
+
+    async def race() -> None:
+        await board.open()
+        try:
+            assert await board.claim("k1") is True
+            renew = board._scripts["RENEW"]
+
+            async def renew_after_the_download_ended(keys: Any, args: Any) -> Any:
+                # The renewal took its list of claims; before redis runs it, the download ends:
+                # its record is published and its claim deleted.
+                board.publish("k1", record)
+                await board._flush()
+                return await renew(keys=keys, args=args)
+
+            board._scripts["RENEW"] = renew_after_the_download_ended
+            await board._renew()
+        finally:
+            await board.close()
+
+    # redis's asyncio client wants to run inside an asyncio task, as in a crawl.
+    await Deferred.fromFuture(asyncio.ensure_future(race()))
+    assert stats.counts["claims/lost"] == 0
+    assert stats.counts["claims/owned"] == 1
+    done = client(redis_server).get(f"{PREFIX}:done:k1")
+    assert done is not None
+    assert SharedRecord.loads(str(done)).path == "a.png"

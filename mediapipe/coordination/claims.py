@@ -302,7 +302,10 @@ class ClaimBoard:
         except _REDIS_ERRORS as exc:
             self._unavailable(exc, "its claims may lapse", len(owned))
             return
-        lost = [key for key, kept in zip(owned, answers, strict=True) if not kept]
+        # A claim given up meanwhile (its record published) is gone from redis, not lost.
+        lost = [
+            key for key, kept in zip(owned, answers, strict=True) if not kept and key in self._owned
+        ]
         for key in lost:
             self._owned.discard(key)
         if lost:

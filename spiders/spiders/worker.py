@@ -34,6 +34,13 @@ warnings.filterwarnings(
     category=ScrapyDeprecationWarning,
     module=r"scrapy_redis\.",
 )
+# ... and logs "Resuming crawl" through Spider.log() when it opens on a queue that holds requests.
+warnings.filterwarnings(
+    "ignore",
+    message=r"Spider\.log\(\) is deprecated",
+    category=ScrapyDeprecationWarning,
+    module=r"scrapy_redis\.",
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
