@@ -76,9 +76,13 @@ class WorkerSpider(RedisSpider):
             source = response.urljoin(element.attrib["src"])
             alts.setdefault(source, element.attrib.get("alt", "").strip())
         if alts:
-            yield {"page": response.url, "images": list(alts), "alt": list(alts.values())}
+            yield self.page_item(response, alts)
         host = urlsplit(response.url).netloc
         for href in response.css("a::attr(href)").getall():
             url = response.urljoin(href)
             if urlsplit(url).netloc == host:
                 yield response.follow(url)
+
+    def page_item(self, response: Response, alts: dict[str, str]) -> dict[str, Any]:
+        """The item of a page: its media sources in page order, with their alt texts."""
+        return {"page": response.url, "images": list(alts), "alt": list(alts.values())}
