@@ -207,8 +207,8 @@ class MediaPipeline:
     async def _claimed(self, source: str, key: str, tags: Any, alt: Any) -> MediaRecord:
         """With claims on (several workers), this worker downloads a source only while it
         holds its claim; otherwise it gets the record of the worker that resolved it."""
-        claims = self._claims
-        if claims is None or self.call.target or _is_local_path(source):
+        claims = self._active_claims()
+        if claims is None or _is_local_path(source):
             return await self._guarded(source, key, tags, alt)
         while True:
             try:
@@ -227,8 +227,8 @@ class MediaPipeline:
     def _claim_before_fetch(self, key: str) -> Callable[[], Awaitable[None]] | None:
         """What the downloader runs once it has a download place for the source: the claim,
         taken that late so that a worker holds claims only on what it is fetching."""
-        claims = self._claims
-        if claims is None or self.call.target:
+        claims = self._active_claims()
+        if claims is None:
             return None
 
         async def claim() -> None:
@@ -237,6 +237,10 @@ class MediaPipeline:
                 raise ClaimedElsewhere(answer or None)
 
         return claim
+
+    def _active_claims(self) -> ClaimBoard | None:
+        """The claims, unless off or for a caller-chosen target, which is always written anew."""
+        return None if self.call.target else self._claims
 
     def _shared(self, source: str, shared: SharedRecord) -> MediaRecord:
         if shared.status == "failed":

@@ -79,7 +79,7 @@ def start_workers(count: int, folder: Path, settings: dict[str, Any]) -> list[Wo
             process = subprocess.Popen(
                 [sys.executable, "-m", "scrapy", "crawl", "worker", *arguments, "-O", str(feed)],
                 cwd=ROOT,
-                env={**os.environ, "PYTHONPATH": os.environ.get("W_PATH", "") + str(ROOT)},
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )

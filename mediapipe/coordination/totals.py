@@ -10,8 +10,8 @@ if TYPE_CHECKING:
 
 
 class SharedTotals:
-    """Adds what this worker counted since its last addition; a killed worker's last few
-    seconds are missing from the totals, never counted twice."""
+    """Adds what this worker counted since its last addition (one transaction each time): a
+    killed worker's last few seconds are missing from the totals."""
 
     def __init__(self, counts: Counter[str]) -> None:
         self._counts = counts
