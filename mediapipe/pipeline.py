@@ -41,6 +41,7 @@ from mediapipe.settings import MediaConfig, report_setting_errors_in_one_line
 from mediapipe.spool import Lanes
 from mediapipe.stats import MediaStats
 from mediapipe.store.registry import open_store, store_writer_threads
+from mediapipe.thumbnails.builder import ThumbnailBuilder
 from mediapipe.timers import TimerTrim
 from mediapipe.writer_process import WriterProcess
 from mediapipe.writer_process import supports as supports_writer_process
@@ -55,6 +56,9 @@ if TYPE_CHECKING:
     from mediapipe.store.protocol import MediaStore
 
 logger = logging.getLogger(__name__)
+
+# A spider attribute: the Referer of its items' media when an item names no page.
+REFERER_ATTRIBUTE = "media_referer"
 
 
 class MediaPipeline:
@@ -80,6 +84,7 @@ class MediaPipeline:
         self._saver = Saver(self.config, self.store, self._lanes, self._writer)
         self._downloader = Downloader(crawler, self.config, self._saver, self._reuse, self.stats)
         self._records = RecordMaker(self.config)
+        self._thumbnails = ThumbnailBuilder(self.config, self.store, self.stats)
         claims = ClaimConfig.from_settings(crawler.settings, crawler.spidercls.name)
         self._claims = ClaimBoard(claims, self.stats) if claims is not None else None
         # Finished sources by hash, without their source and URL strings: a data: URI source can
@@ -127,6 +132,7 @@ class MediaPipeline:
             if self._writer is not None:
                 await self._writer.close()
             self._reuse.shutdown()
+            self._thumbnails.shutdown()
             self._lanes.shutdown()
         finally:
             self.store.close()
@@ -160,8 +166,10 @@ class MediaPipeline:
             return item
         tags = adapter.get(self.config.tags_field) if self.config.tags_field in adapter else None
         alt = adapter.get(self.config.alt_field) if self.config.alt_field in adapter else None
+        referer = self._referer(adapter)
         resolving = (
-            self.resolve(source, tags, _alt_for(alt, index)) for index, source in enumerate(sources)
+            self.resolve(source, tags, _alt_for(alt, index), referer)
+            for index, source in enumerate(sources)
         )
         if all(self._known(source) for source in sources):
             # Nothing to fetch or look up: no reason to wait behind items that download.
@@ -178,10 +186,13 @@ class MediaPipeline:
 
     # -- one source ----------------------------------------------------------------------------
 
-    async def resolve(self, source: Any, tags: Any, alt: Any) -> MediaRecord:
-        """The record of one source; each distinct source is handled once per crawl."""
+    async def resolve(
+        self, source: Any, tags: Any, alt: Any, referer: str | None = None
+    ) -> MediaRecord:
+        """The record of one source; each distinct source is handled once per crawl.
+        ``referer``: the page the item came from, sent with the media request."""
         if not isinstance(source, str):
-            return await self._guarded(source, None, tags, alt)
+            return await self._guarded(source, None, tags, alt, None)
         key = hash_source(source)
         cached = self._done.get(key)
         if cached is not None:
@@ -193,7 +204,7 @@ class MediaPipeline:
         future: asyncio.Future[MediaRecord] = asyncio.get_running_loop().create_future()
         self._pending[source] = future
         try:
-            record = await self._claimed(source, key, tags, alt)
+            record = await self._claimed(source, key, tags, alt, referer)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # the caller re-raises it; waiters get it too
@@ -204,19 +215,21 @@ class MediaPipeline:
         self._remember(key, record)
         return record
 
-    async def _claimed(self, source: str, key: str, tags: Any, alt: Any) -> MediaRecord:
+    async def _claimed(
+        self, source: str, key: str, tags: Any, alt: Any, referer: str | None
+    ) -> MediaRecord:
         """With claims on (several workers), this worker downloads a source only while it
         holds its claim; otherwise it gets the record of the worker that resolved it."""
         claims = self._active_claims()
         if claims is None or _is_local_path(source):
-            return await self._guarded(source, key, tags, alt)
+            return await self._guarded(source, key, tags, alt, referer)
         while True:
             try:
-                record = await self._guarded(source, key, tags, alt)
+                record = await self._guarded(source, key, tags, alt, referer)
             except ClaimedElsewhere as held:
                 shared = held.record or await claims.wait(key)
                 if shared is not None:
-                    return self._shared(source, shared)
+                    return await self._thumbnails.attach(self._shared(source, shared))
                 continue  # its claim lapsed and is this worker's now: look and fetch again
             except BaseException:
                 claims.release(key)
@@ -253,22 +266,27 @@ class MediaPipeline:
             logger.debug("Media (uptodate, from worker %s): %s", shared.worker, shown(source))
         return self._records.of_shared(source, shared, self.call)
 
-    async def _guarded(self, source: Any, key: str | None, tags: Any, alt: Any) -> MediaRecord:
+    async def _guarded(
+        self, source: Any, key: str | None, tags: Any, alt: Any, referer: str | None
+    ) -> MediaRecord:
         try:
-            return await self._handle(source, key, tags, alt)
+            record = await self._handle(source, key, tags, alt, referer)
         except ClaimedElsewhere:
             raise
         except MediaError as failure:
             logger.warning("%s", failure_line(source, failure))
-            reason = failure.reason
+            record = _failed(source, failure.reason)
         except Exception as exc:
             # A bug of ours, not bad input: reported with its traceback; the crawl goes on and
             # the item's other sources are not affected.
             logger.error("%s", internal_error_line(source, exc), exc_info=exc)
-            reason = "internal"
-        return MediaRecord(source=source, url=source, path=None, status="failed", reason=reason)
+            record = _failed(source, "internal")
+        # Before a claim's record is published: other workers find the thumbnails made.
+        return await self._thumbnails.attach(record)
 
-    async def _handle(self, source: Any, key: str | None, tags: Any, alt: Any) -> MediaRecord:
+    async def _handle(
+        self, source: Any, key: str | None, tags: Any, alt: Any, referer: str | None
+    ) -> MediaRecord:
         """``key`` is the source's hash, for a str source."""
         if source is None:
             return MediaRecord(source=None, url=None, path=None, status="local")
@@ -291,7 +309,7 @@ class MediaPipeline:
             return self._records.of_stored(source, stored, "uptodate", self.call)
         stored, unchanged = await self._downloader.download(
             source, url, names, self.call, self._reuse.revalidatable(stored),
-            before_fetch=self._claim_before_fetch(key),
+            before_fetch=self._claim_before_fetch(key), referer=referer,
         )  # fmt: skip
         if unchanged:
             if debug_wanted(logger):
@@ -312,6 +330,15 @@ class MediaPipeline:
         return self._records.of_stored(source, stored, "data", self.call)
 
     # -- bookkeeping ---------------------------------------------------------------------------
+
+    def _referer(self, adapter: ItemAdapter) -> str | None:
+        """The URL of the item's page: its ``MEDIAPIPE_REFERER_FIELD``, else the spider's
+        ``media_referer`` attribute."""
+        field = self.config.referer_field
+        page = adapter.get(field) if field is not None and field in adapter else None
+        if page is None:
+            page = getattr(self.crawler.spider, REFERER_ATTRIBUTE, None)
+        return page if isinstance(page, str) and page.startswith(("http://", "https://")) else None
 
     def _known(self, source: Any) -> bool:
         """Whether ``source`` resolves with no request and no lookup: finished earlier in the
@@ -365,6 +392,10 @@ def _check_fetchable(url: str) -> None:
 def _is_local_path(source: str) -> bool:
     """A root-relative path (contract §3.1): kept as it is, never fetched."""
     return source.startswith("/") and not source.startswith("//")
+
+
+def _failed(source: Any, reason: str) -> MediaRecord:
+    return MediaRecord(source=source, url=source, path=None, status="failed", reason=reason)
 
 
 def _alt_for(alt: Any, index: int) -> Any:

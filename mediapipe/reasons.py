@@ -8,6 +8,7 @@ FIXED_REASONS = frozenset(
         "content-mismatch",
         "unknown-format",
         "too-large",
+        "too-small",
         "empty",
         "truncated",
         "timeout",

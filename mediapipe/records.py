@@ -37,10 +37,19 @@ class MediaRecord:
     # Whether credentials went with the download: provenance then stays off every URL made
     # from this record (contract §6). Not exported: it says nothing about the file.
     credentials: bool = False
+    # With MEDIAPIPE_THUMBS: name -> {"url", "path", "width", "height"} of each thumbnail made
+    # of this file ({} when there are none), and why they are missing when they are (a word).
+    # None without MEDIAPIPE_THUMBS: the record then has no such keys.
+    thumbnails: dict[str, dict[str, Any]] | None = None
+    thumbnails_reason: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         # dataclasses.asdict deep-copies recursively; every field here is a plain value.
-        return {name: getattr(self, name) for name in _FIELDS}
+        record = {name: getattr(self, name) for name in _FIELDS}
+        if self.thumbnails is not None:
+            record["thumbnails"] = {name: dict(thumb) for name, thumb in self.thumbnails.items()}
+            record["thumbnails_reason"] = self.thumbnails_reason
+        return record
 
 
 def local_url(prefix: str, path: str) -> str:
@@ -124,4 +133,8 @@ class RecordMaker:
         return profile is not None and profile.carries_credentials
 
 
-_FIELDS = tuple(field.name for field in fields(MediaRecord) if field.name != "credentials")
+_FIELDS = tuple(
+    field.name
+    for field in fields(MediaRecord)
+    if field.name not in {"credentials", "thumbnails", "thumbnails_reason"}
+)

@@ -61,7 +61,7 @@ class Reuse:
         if stored is None:
             return None
         max_size = self.config.max_size
-        if max_size and stored.size > max_size:
+        if (max_size and stored.size > max_size) or not self.config.size_rule.accepts(stored):
             return None
         if stored.mime is not None and (
             classify_content_type(stored.mime, self.config.media_types) is ContentTypeVerdict.REFUSE

@@ -73,7 +73,7 @@ class Saver:
         try:
             if body.chunks is not None and writer is not None and writer.alive:
                 job = CommitJob(
-                    body.chunks, name, key, facts, body.verdict.raster, self.config.max_pixels,
+                    body.chunks, name, key, facts, body.verdict.raster, self.config.size_rule,
                     may_share,
                 )  # fmt: skip
                 try:
@@ -101,7 +101,7 @@ class Saver:
             raise
         return commit_measured(
             self.store, temp, name, key, facts, body.verdict.raster, body.head,
-            self.config.max_pixels, may_share=may_share,
+            self.config.size_rule, may_share=may_share,
         )  # fmt: skip
 
     async def save_data_uri(self, source: str, names: NameRule) -> StoredFile:

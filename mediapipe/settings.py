@@ -5,11 +5,13 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from mediapipe.committing import SizeRule
 from mediapipe.naming import MIN_NAME_BYTES
 
 if TYPE_CHECKING:
@@ -40,6 +42,17 @@ DEFAULTS: dict[str, Any] = {
     "MEDIAPIPE_RETRY_BACKOFF": 0.5,
     "MEDIAPIPE_RETRY_MAX_DELAY": 30.0,
     "MEDIAPIPE_MAX_PIXELS": 178_956_970,
+    # Smaller media fail with too-small; 0: no minimum.
+    "MEDIAPIPE_MIN_SIZE": 0,
+    "MEDIAPIPE_MIN_WIDTH": 0,
+    "MEDIAPIPE_MIN_HEIGHT": 0,
+    # Thumbnails (mediapipe.thumbnails): name -> [width, height] bounding box; none by default.
+    "MEDIAPIPE_THUMBS": {},
+    "MEDIAPIPE_THUMBS_FORMAT": "webp",
+    "MEDIAPIPE_THUMBS_URL_PREFIX": "/thumbnail/",
+    "MEDIAPIPE_THUMBS_THREADS": 2,
+    # The item field with the URL of the page the item came from: sent as the Referer.
+    "MEDIAPIPE_REFERER_FIELD": "page",
     # Several workers (mediapipe.coordination): off unless MEDIAPIPE_CLAIMS is True.
     "MEDIAPIPE_CLAIMS": False,
     "MEDIAPIPE_REDIS_URL": None,  # None: scrapy-redis's REDIS_URL, or REDIS_HOST and REDIS_PORT
@@ -124,6 +137,18 @@ class MediaConfig:
     deduplicate: bool = True
     writer_process: bool = True
     freeze_gc: bool = True
+    min_size: int = 0
+    min_width: int = 0
+    min_height: int = 0
+    thumbs: tuple[ThumbBox, ...] = ()
+    thumbs_format: str = "webp"
+    thumbs_url_prefix: str = "/thumbnail/"
+    thumbs_threads: int = 2
+    referer_field: str | None = "page"
+
+    @property
+    def size_rule(self) -> SizeRule:
+        return SizeRule(self.max_pixels, self.min_size, self.min_width, self.min_height)
 
     def __post_init__(self) -> None:
         fields = [self.urls_field, self.tags_field, self.alt_field]
@@ -175,7 +200,87 @@ class MediaConfig:
             retry_max_delay=_number(get("MEDIAPIPE_RETRY_MAX_DELAY"), "MEDIAPIPE_RETRY_MAX_DELAY"),
             max_pixels=_int(get("MEDIAPIPE_MAX_PIXELS"), "MEDIAPIPE_MAX_PIXELS", minimum=0),
             deduplicate=_bool(get("MEDIAPIPE_DEDUPLICATE"), "MEDIAPIPE_DEDUPLICATE"),
+            min_size=_int(get("MEDIAPIPE_MIN_SIZE"), "MEDIAPIPE_MIN_SIZE", minimum=0),
+            min_width=_int(get("MEDIAPIPE_MIN_WIDTH"), "MEDIAPIPE_MIN_WIDTH", minimum=0),
+            min_height=_int(get("MEDIAPIPE_MIN_HEIGHT"), "MEDIAPIPE_MIN_HEIGHT", minimum=0),
+            thumbs=_thumbs(get("MEDIAPIPE_THUMBS")),
+            thumbs_format=_thumbs_format(get("MEDIAPIPE_THUMBS_FORMAT")),
+            thumbs_url_prefix=_text(
+                get("MEDIAPIPE_THUMBS_URL_PREFIX"), "MEDIAPIPE_THUMBS_URL_PREFIX"
+            ),
+            thumbs_threads=_int(
+                get("MEDIAPIPE_THUMBS_THREADS"), "MEDIAPIPE_THUMBS_THREADS", minimum=1
+            ),
+            referer_field=_referer_field(settings),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ThumbBox:
+    """One entry of ``MEDIAPIPE_THUMBS``: a thumbnail fits inside ``width`` x ``height``."""
+
+    name: str
+    width: int
+    height: int
+
+
+THUMB_FORMATS = {"webp": "WEBP", "jpeg": "JPEG", "png": "PNG"}
+# A thumbnail's name is a folder name of the store and of its URLs.
+_THUMB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def _thumbs(value: Any) -> tuple[ThumbBox, ...]:
+    name = "MEDIAPIPE_THUMBS"
+    if isinstance(value, str):
+        # -s MEDIAPIPE_THUMBS='{"small": [100, 100]}' on the command line
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except ValueError:
+            raise SettingError(
+                f'{name} must be a dict such as {{"small": [100, 100]}}, got {value!r}'
+            ) from None
+    if not isinstance(value, dict):
+        raise SettingError(f'{name} must be a dict such as {{"small": [100, 100]}}, got {value!r}')
+    boxes = []
+    for label, box in value.items():
+        if not isinstance(label, str) or not _THUMB_NAME.fullmatch(label):
+            raise SettingError(
+                f"{name}: {label!r} is not a thumbnail name (letters, digits, _ and -, "
+                "starting with a letter or digit)"
+            )
+        if (
+            not isinstance(box, list | tuple)
+            or len(box) != 2
+            or not all(isinstance(side, int) and not isinstance(side, bool) for side in box)
+            or min(box) < 1
+        ):
+            raise SettingError(
+                f"{name}[{label!r}] must be [width, height] in pixels (integers >= 1), got {box!r}"
+            )
+        boxes.append(ThumbBox(label, box[0], box[1]))
+    return tuple(boxes)
+
+
+def _thumbs_format(value: Any) -> str:
+    text = value.strip().lower() if isinstance(value, str) else value
+    text = "jpeg" if text == "jpg" else text
+    if text not in THUMB_FORMATS:
+        raise SettingError(
+            f"MEDIAPIPE_THUMBS_FORMAT must be one of {sorted(THUMB_FORMATS)}, got {value!r}"
+        )
+    return str(text)
+
+
+def _referer_field(settings: BaseSettings) -> str | None:
+    # Present-but-None: no Referer from items.
+    if "MEDIAPIPE_REFERER_FIELD" in settings and settings.get("MEDIAPIPE_REFERER_FIELD") in (
+        None,
+        "",
+        False,
+    ):
+        return None
+    value = settings.get("MEDIAPIPE_REFERER_FIELD", DEFAULTS["MEDIAPIPE_REFERER_FIELD"])
+    return _field(value, "MEDIAPIPE_REFERER_FIELD")
 
 
 def _store(value: str) -> Path | str:

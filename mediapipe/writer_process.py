@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from PIL import Image
 
-from mediapipe.committing import commit_measured
+from mediapipe.committing import SizeRule, commit_measured
 from mediapipe.reasons import MediaError
 from mediapipe.store.local import FilesystemStore
 
@@ -57,7 +57,7 @@ class CommitJob:
     key: str
     facts: FileFacts
     raster: bool
-    max_pixels: int
+    rule: SizeRule
     may_share: bool
 
 
@@ -284,7 +284,7 @@ def _run(store: FilesystemStore, job: CommitJob) -> tuple[StoredFile | None, Fai
         # frame, a JPEG after a large EXIF block) is read from it, not from the file again.
         whole = job.chunks[0] if len(job.chunks) == 1 else b"".join(job.chunks)
         stored = commit_measured(
-            store, temp, job.name, job.key, job.facts, job.raster, whole, job.max_pixels,
+            store, temp, job.name, job.key, job.facts, job.raster, whole, job.rule,
             may_share=job.may_share,
         )  # fmt: skip
     except MediaError as failure:

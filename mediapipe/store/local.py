@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from mediapipe._imaging import image_size
 from mediapipe.store.index import ReuseIndex
 from mediapipe.store.protocol import StorageError
 from mediapipe.store.temp import TempFile, TempFolder
@@ -70,6 +71,29 @@ class FilesystemStore:
             if os.path.commonpath([root, resolved]) != root or resolved.startswith(meta + os.sep):
                 raise StorageError(f"file name {name!r} leads out of the media store")
         return path
+
+    # -- DerivativeStore -------------------------------------------------------------------
+
+    def stored_copy(self, path: str) -> contextlib.nullcontext[Path]:
+        return contextlib.nullcontext(self.final_path(path))
+
+    def derivative_size(self, path: str) -> tuple[int, int] | None:
+        final = self.final_path(path)
+        if not final.is_file():
+            return None
+        return image_size(final)
+
+    def put_derivative(self, path: str, data: bytes, mime: str, size: tuple[int, int]) -> None:
+        final = self.final_path(path)
+        temp = self._temps.new_temp()
+        try:
+            temp.write(data)
+            temp.close()
+            self._ensure_folder(os.path.dirname(final))
+            os.replace(temp.path, final)
+        except OSError as exc:
+            temp.discard()
+            raise StorageError(exc.errno, f"cannot store {path}: {exc.strerror}") from exc
 
     def lookup(self, key: str) -> StoredFile | None:
         record = self._index.get(key)

@@ -6,9 +6,10 @@ they arrive; a file gets its final name only once it was validated (contract §7
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
     from pathlib import Path
 
     from mediapipe.store.files import FileFacts, StoredFile
@@ -53,3 +54,18 @@ class MediaStore(Protocol):
 
     def close(self) -> None:
         """Release what :meth:`open` took (the index's connections)."""
+
+
+@runtime_checkable
+class DerivativeStore(Protocol):
+    """A store that also keeps files made from its stored files (thumbnails), under paths of
+    their own. The methods run on worker threads; each raises OSError when the store fails."""
+
+    def stored_copy(self, path: str) -> AbstractContextManager[Path]:
+        """A local file with the bytes stored at ``path``, for as long as the context lasts."""
+
+    def derivative_size(self, path: str) -> tuple[int, int] | None:
+        """The pixel size of the derivative at ``path``, or None when it is not there."""
+
+    def put_derivative(self, path: str, data: bytes, mime: str, size: tuple[int, int]) -> None:
+        """Store ``data`` at ``path`` whole, replacing what was there."""

@@ -42,6 +42,8 @@ DEFAULT_CONTENT_TYPE = "application/octet-stream"
 # Above this size a file goes up in parts, so that a failed part is retried alone.
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 MULTIPART_CHUNK = 16 * 1024 * 1024
+# Reading a stored object back (to make its thumbnails): bytes per read.
+COPY_CHUNK = 1024 * 1024
 # An unfinished multipart upload that no journal on this machine vouches for (another machine's,
 # or one whose journal entry was never written) is aborted at start once it was initiated this
 # many hours ago. It must exceed the longest upload of one file by any crawl on the prefix.
@@ -183,6 +185,52 @@ class S3Store:
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
+
+    # -- DerivativeStore -------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def stored_copy(self, path: str) -> Iterator[Path]:
+        temp = self._temps.new_temp()
+        try:
+            with self._storage_errors(f"cannot read {path} from {self.uri}"):
+                body = self._client.get_object(Bucket=self.bucket, Key=self.object_key(path))[
+                    "Body"
+                ]
+                with body:
+                    for chunk in body.iter_chunks(COPY_CHUNK):
+                        temp.write(chunk)
+            temp.close()
+            yield temp.path
+        finally:
+            temp.discard()
+
+    def derivative_size(self, path: str) -> tuple[int, int] | None:
+        from botocore.exceptions import ClientError
+
+        with self._storage_errors(f"cannot look up {path} in {self.uri}"):
+            try:
+                head = self._client.head_object(Bucket=self.bucket, Key=self.object_key(path))
+            except ClientError as exc:
+                if _missing(exc):
+                    return None
+                raise
+        metadata = head.get("Metadata") or {}
+        try:
+            width, height = int(metadata["width"]), int(metadata["height"])
+        except (KeyError, TypeError, ValueError):
+            return None  # not one this store wrote: made again
+        return (width, height) if head.get("ContentLength") else None
+
+    def put_derivative(self, path: str, data: bytes, mime: str, size: tuple[int, int]) -> None:
+        with self._storage_errors(f"cannot store {path} in {self.uri}"):
+            self._client.put_object(
+                Bucket=self.bucket,
+                Key=self.object_key(path),
+                Body=data,
+                ContentType=mime,
+                # Its pixel size, for a later run that finds it: no download to measure it.
+                Metadata={"width": str(size[0]), "height": str(size[1])},
+            )
 
     def lookup(self, key: str) -> StoredFile | None:
         from botocore.exceptions import BotoCoreError, ClientError
