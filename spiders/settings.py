@@ -6,6 +6,8 @@ NEWSPIDER_MODULE = "spiders.spiders"
 
 ADDONS = {"mediapipe.Addon": 300}
 MEDIAPIPE_STORE = "generated_images"
+# A thumbnail of every stored picture, under generated_images/thumbnails/<name>/.
+MEDIAPIPE_THUMBS = {"small": [320, 320]}
 # The demo's only media host; every other private address stays refused.
 MEDIAPIPE_ALLOWED_HOSTS = ["demo.mediapipe.test"]
 

@@ -334,6 +334,8 @@ def test_failed_and_local_sources_are_left_as_they_were(run: Run) -> None:
             "sha256": None,
             "width": None,
             "height": None,
+            "thumbnails": {},
+            "thumbnails_reason": None,
         }
         if expected.status == "failed":
             assert not [name for name in run.files if h16(figure.source) in name]
@@ -370,10 +372,44 @@ def test_stored_bytes_are_the_site_files(demo: Demo) -> None:
                 assert (record["width"], record["height"]) == image.size, figure
         else:
             assert (record["width"], record["height"]) == (None, None), figure
-    # One file per stored source: the cat is stored once, failures leave nothing.
+    # One file per stored source (the cat is stored once, failures leave nothing), and one
+    # thumbnail per stored picture.
     stored = {r["path"] for _, _, r in run.by_figure() if r["path"] is not None}
-    assert set(run.files) == stored
+    thumbnails = {
+        thumb["path"] for _, _, r in run.by_figure() for thumb in r["thumbnails"].values()
+    }
+    assert set(run.files) == stored | thumbnails
     assert len(stored) == 11
+    assert len(thumbnails) == 6
+
+
+def test_every_stored_picture_gets_a_thumbnail(demo: Demo) -> None:
+    for figure, item, record in demo.first.by_figure():
+        expected = EXPECTED[figure.key]
+        pictures = expected.mime is not None and expected.mime.startswith("image/")
+        if not pictures:
+            assert record["thumbnails"] == {}, figure
+            continue
+        stem = record["path"].rsplit(".", 1)[0]
+        thumb = record["thumbnails"]["small"]
+        assert thumb["path"] == f"thumbnails/small/{stem}.webp"
+        assert thumb["url"] == "/thumbnail/small/" + quote(f"{stem}.webp", safe="-._~+")
+        with Image.open(demo.store / thumb["path"]) as image:
+            assert image.format == "WEBP"
+            assert image.size == (thumb["width"], thumb["height"])
+        # Fitted in 320 x 320, never enlarged, the aspect ratio kept (to a pixel).
+        width, height = record["width"], record["height"]
+        scale = min(1.0, 320 / width, 320 / height)
+        assert abs(thumb["width"] - width * scale) <= 1, figure
+        assert abs(thumb["height"] - height * scale) <= 1, figure
+        assert record["thumbnails_reason"] is None
+        # The second run finds them: the same record, nothing drawn again.
+        again = {(i["page"], i["media"][0]["source"]): i["media"][0] for i in demo.second.items}
+        assert again[figure.page, figure.source]["thumbnails"] == record["thumbnails"]
+        assert item["media"][0] is record
+    assert demo.first.stat("mediapipe/thumbnails/built") == 6
+    assert demo.second.stat("mediapipe/thumbnails/reused") == 6  # the cat once, shown twice
+    assert "mediapipe/thumbnails/built" not in demo.second.log
 
 
 def test_file_names_are_exact(demo: Demo) -> None:
