@@ -185,7 +185,12 @@ def worker_command(
         **place.scrapy_settings(),
     }
     if runner == "mediapipe":
-        settings |= {"MEDIAPIPE_STORE": place.uri, "MEDIAPIPE_ALLOWED_HOSTS": "127.0.0.1"}
+        settings |= {
+            "MEDIAPIPE_STORE": place.uri,
+            "MEDIAPIPE_ALLOWED_HOSTS": "127.0.0.1",
+            # FilesPipeline makes no thumbnails: neither does mediapipe here.
+            "MEDIAPIPE_THUMBS": "{}",
+        }
     else:
         # The spider's custom_settings set ADDONS = {} and the FilesPipeline; checked in the log.
         settings |= {"SPIDER_MODULES": "bench.workers_spider", "FILES_STORE": place.uri}

@@ -104,6 +104,10 @@ class SharedSite(ServedInThread):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
+    # Headers and body leave in two writes: with Nagle's algorithm on, the body of every answer
+    # on a kept-alive connection waited for the client's delayed ACK (measured: 40 ms more per
+    # request, 142 ms for a 100 ms answer).
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         site = self.server.site

@@ -38,6 +38,10 @@ class SiteHandler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server: SiteHTTPServer
+    # Headers and body leave in two writes: with Nagle's algorithm on, the body of every answer
+    # on a kept-alive connection waited for the client's delayed ACK (measured: 40 ms more per
+    # request, 142 ms for a 100 ms answer).
+    disable_nagle_algorithm = True
     routes: ClassVar[dict[str, Route]] = {}
 
     @property
