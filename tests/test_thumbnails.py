@@ -114,6 +114,12 @@ def decoded(data: bytes) -> Image.Image:
     return image
 
 
+def pixel(image: Image.Image, x: int, y: int) -> tuple[int, ...]:
+    value = image.getpixel((x, y))
+    assert isinstance(value, tuple)
+    return value
+
+
 def thumbs_settings(store: StoreView | None = None, **extra: Any) -> dict[str, Any]:
     settings: dict[str, Any] = {"MEDIAPIPE_THUMBS": BOXES, **extra}
     return store.settings(settings) if store is not None else settings
@@ -156,8 +162,8 @@ async def test_each_box_gets_a_fitted_webp_in_the_store(
         thumb = decoded(files[f"thumbnails/{box}/{name}.webp"])
         assert (thumb.format, thumb.size) == ("WEBP", (width, height))
         # The marker of the top-left corner is still there: the same picture, only smaller.
-        assert thumb.convert("RGB").getpixel((2, 2))[2] < 80
-        assert thumb.convert("RGB").getpixel((width - 3, height - 3))[2] > 180
+        assert pixel(thumb.convert("RGB"), 2, 2)[2] < 80
+        assert pixel(thumb.convert("RGB"), width - 3, height - 3)[2] > 180
     if store.kind == "s3":
         assert store.content_type(f"thumbnails/small/{name}.webp") == "image/webp"
     assert result.stat("mediapipe/thumbnails/built") == 2
@@ -230,8 +236,8 @@ async def test_exif_orientation_is_applied(crawl: Crawl, site: SiteServer) -> No
     assert thumb.size == (50, 100)
     # Turned clockwise: the marker of the original's top-left corner is now top-right.
     rgb = thumb.convert("RGB")
-    assert rgb.getpixel((46, 3))[2] < 80
-    assert rgb.getpixel((3, 3))[2] > 180
+    assert pixel(rgb, 46, 3)[2] < 80
+    assert pixel(rgb, 3, 3)[2] > 180
 
 
 @pytest_twisted.ensureDeferred
@@ -254,11 +260,11 @@ async def test_transparency_is_kept_where_the_format_has_it(
     thumb = decoded((crawl.store / thumb_record["path"]).read_bytes())
     assert (thumb.format, thumb.mode, thumb.size) == (pillow, mode, (100, 67))
     if mode == "RGBA":
-        assert thumb.getpixel((10, 30))[3] == 0
-        assert thumb.getpixel((90, 30))[3] == 255
+        assert pixel(thumb, 10, 30)[3] == 0
+        assert pixel(thumb, 90, 30)[3] == 255
     else:  # no alpha in JPEG: the transparent half is white
-        assert min(thumb.getpixel((10, 30))) > 240
-    assert thumb.convert("RGB").getpixel((90, 30))[0] > 200
+        assert min(pixel(thumb, 10, 30)) > 240
+    assert pixel(thumb.convert("RGB"), 90, 30)[0] > 200
 
 
 @pytest_twisted.ensureDeferred
@@ -268,7 +274,7 @@ async def test_an_animation_gives_its_first_frame(crawl: Crawl, site: SiteServer
     thumb = decoded((crawl.store / thumb_record["path"]).read_bytes())
     assert thumb.size == (100, 67)
     assert getattr(thumb, "n_frames", 1) == 1
-    red, green, blue = thumb.convert("RGB").getpixel((50, 30))
+    red, green, blue = pixel(thumb.convert("RGB"), 50, 30)
     assert red > 200
     assert green < 60
     assert blue < 60
