@@ -174,7 +174,7 @@ class MediaConfig:
             urls_field=_field(get("MEDIAPIPE_URLS_FIELD"), "MEDIAPIPE_URLS_FIELD"),
             tags_field=_field(get("MEDIAPIPE_TAGS_FIELD"), "MEDIAPIPE_TAGS_FIELD"),
             alt_field=_field(get("MEDIAPIPE_ALT_FIELD"), "MEDIAPIPE_ALT_FIELD"),
-            results_field=_optional_field(settings),
+            results_field=_optional_field(settings, "MEDIAPIPE_RESULTS_FIELD"),
             media_types=_media_types(get("MEDIAPIPE_MEDIA_TYPES")),
             max_size=_int(max_size, "MEDIAPIPE_MAX_SIZE", minimum=0),
             max_name_bytes=_name_bytes(get("MEDIAPIPE_MAX_NAME_BYTES")),
@@ -211,7 +211,7 @@ class MediaConfig:
             thumbs_threads=_int(
                 get("MEDIAPIPE_THUMBS_THREADS"), "MEDIAPIPE_THUMBS_THREADS", minimum=1
             ),
-            referer_field=_referer_field(settings),
+            referer_field=_optional_field(settings, "MEDIAPIPE_REFERER_FIELD"),
         )
 
 
@@ -271,18 +271,6 @@ def _thumbs_format(value: Any) -> str:
     return str(text)
 
 
-def _referer_field(settings: BaseSettings) -> str | None:
-    # Present-but-None: no Referer from items.
-    if "MEDIAPIPE_REFERER_FIELD" in settings and settings.get("MEDIAPIPE_REFERER_FIELD") in (
-        None,
-        "",
-        False,
-    ):
-        return None
-    value = settings.get("MEDIAPIPE_REFERER_FIELD", DEFAULTS["MEDIAPIPE_REFERER_FIELD"])
-    return _field(value, "MEDIAPIPE_REFERER_FIELD")
-
-
 def _store(value: str) -> Path | str:
     # A URI stays a str: Path() would fold its "//" into "/".
     from mediapipe.store.registry import store_scheme
@@ -302,16 +290,11 @@ def _field(value: Any, name: str) -> str:
     return _text(value, name)
 
 
-def _optional_field(settings: BaseSettings) -> str | None:
-    # Present-but-None turns the results field off; absent means the default.
-    if "MEDIAPIPE_RESULTS_FIELD" in settings and settings.get("MEDIAPIPE_RESULTS_FIELD") in (
-        None,
-        "",
-        False,
-    ):
+def _optional_field(settings: BaseSettings, name: str) -> str | None:
+    # Present-but-None turns the field off; absent means the default.
+    if name in settings and settings.get(name) in (None, "", False):
         return None
-    value = settings.get("MEDIAPIPE_RESULTS_FIELD", DEFAULTS["MEDIAPIPE_RESULTS_FIELD"])
-    return _field(value, "MEDIAPIPE_RESULTS_FIELD")
+    return _field(settings.get(name, DEFAULTS[name]), name)
 
 
 def _bool(value: Any, name: str) -> bool:
