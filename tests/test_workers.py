@@ -3,6 +3,7 @@ source downloaded once, a killed worker's sources finished by the others, a redi
 
 from __future__ import annotations
 
+import io
 import time
 import uuid
 from collections import Counter
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
+from PIL import Image
 
 from spiders.shared_site import SharedSite
 from tests.redisserver import RedisServer
@@ -44,19 +46,28 @@ def check_items_and_bucket(
     items: list[dict[str, Any]], site: SharedSite, s3: S3Server, prefix: str
 ) -> dict[str, str]:
     """Every record good, one path per source, and the bucket holding each file once with its
-    exact bytes; returns the path of every source."""
+    exact bytes, and its thumbnail (the example project's MEDIAPIPE_THUMBS) with the size every
+    worker's record gives; returns the path of every source."""
     paths: dict[str, str] = {}
+    thumbnails: dict[str, dict[str, Any]] = {}
     for item in items:
         for record in item["media"]:
             assert record["status"] in ("downloaded", "uptodate"), record
             assert paths.setdefault(record["source"], record["path"]) == record["path"]
+            thumbnail = record["thumbnails"]["small"]
+            assert thumbnails.setdefault(record["path"], thumbnail) == thumbnail
         assert [url.split("?")[0] for url in item["images"]] == [
             "/media/" + record["path"] for record in item["media"]
         ]
     stored = bucket_files(s3, prefix)
-    assert sorted(stored) == sorted(set(paths.values()))
+    assert sorted(stored) == sorted(
+        set(paths.values()) | {thumbnail["path"] for thumbnail in thumbnails.values()}
+    )
     for source, path in paths.items():
         assert stored[path] == site.media_of(source.removeprefix(site.url)), path
+    for thumbnail in thumbnails.values():
+        with Image.open(io.BytesIO(stored[thumbnail["path"]])) as image:
+            assert (image.format, image.size) == ("WEBP", (thumbnail["width"], thumbnail["height"]))
     return paths
 
 
