@@ -64,6 +64,7 @@ class Downloader:
         self.reuse = reuse
         self.stats = stats
         self._limiter = DownloadLimiter.from_settings(crawler.settings)
+        self._commit_after_place = bool(getattr(saver.store, "commit_waits_on_network", False))
         self._commit_places = asyncio.Semaphore(
             max(1, crawler.settings.getint("CONCURRENT_REQUESTS"))
         )
@@ -143,13 +144,15 @@ class Downloader:
                 fetched = await self._fetch(url, names, call, transfer, known, referer)
                 if isinstance(fetched, tuple):
                     return fetched
-                # The download place is given up once the body is in, not once it is
-                # committed: a commit to a bucket is several requests, and holding the place
-                # through them made each download wait on the bucket as well as on the
-                # server (measured with 100 ms of latency: 9.5 files/s where Scrapy's own
-                # pipeline, which uploads after the download, made 15.4). A body waiting for
-                # its commit holds a commit place instead, taken before the download place is
-                # left, so bodies in memory stay within twice the download limit.
+                if not self._commit_after_place:
+                    # A local commit is a rename: the place is held through it, so that bodies
+                    # on their way to a disk slower than the network count against the limit.
+                    return await self._commit(fetched, names, call, transfer), False
+                # A commit that waits on the network (a bucket: several requests) is made
+                # after the download place is given up: holding the place through it made each
+                # download wait on the bucket as well as on the server (measured with 100 ms
+                # of latency). The body holds a commit place instead, taken before the download
+                # place is left, so bodies waiting stay within twice the download limit.
                 await self._commit_places.acquire()
             try:
                 return await self._commit(fetched, names, call, transfer), False

@@ -72,6 +72,8 @@ class S3Store:
     # store's keep the downloads going while requests to the bucket are in flight.
     writer_threads = 8
     lookup_threads = 8
+    # A commit is several requests: downloads do not wait for it (mediapipe.downloads).
+    commit_waits_on_network = True
 
     def __init__(
         self,
