@@ -27,6 +27,31 @@ def run_python(folder: Path, name: str, text: str, *args: str) -> subprocess.Com
     return process
 
 
+def scrapy_env(*, project: bool = True) -> dict[str, str]:
+    """The environment of ``scrapy``: inside the example project, or outside any project."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SCRAPY_")}
+    if project:
+        env["SCRAPY_SETTINGS_MODULE"] = "spiders.settings"
+        env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def scrapy(
+    folder: Path, *args: str, project: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``scrapy ARGS`` in ``folder``, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "scrapy", *args],
+        cwd=folder,
+        env=scrapy_env(project=project),
+        timeout=timeout,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        check=False,
+    )
+
+
 # The spider of the crawl scripts the crash tests run in a subprocess: it yields ITEMS (which
 # the script defines) from a callback, so the engine notices their end at once
 # (tests/conftest.py says why). The script imports Request and Spider from scrapy.

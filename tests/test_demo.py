@@ -8,10 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -24,6 +21,7 @@ from parsel import Selector
 from PIL import Image
 
 from spiders.site_server import SITE_LAST_MODIFIED
+from tests.scripts import scrapy
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -186,20 +184,8 @@ def snapshot(store: Path) -> tuple[dict[str, bytes], dict[str, int], list[str]]:
 
 
 def run_demo(folder: Path, output: str) -> Run:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SCRAPY_")}
-    env["SCRAPY_SETTINGS_MODULE"] = "spiders.settings"
-    env["PYTHONPATH"] = str(REPO)
     started = time.time()
-    completed = subprocess.run(
-        [sys.executable, "-m", "scrapy", "crawl", "demo", "-O", output],
-        cwd=folder,
-        env=env,
-        timeout=120,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        check=False,
-    )
+    completed = scrapy(folder, "crawl", "demo", "-O", output)
     finished = time.time()
     out = folder / output
     jsonl = out.read_text("utf-8") if out.exists() else ""

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -21,8 +18,11 @@ from mediapipe.gallery.feed import Thumbnail
 from mediapipe.gallery.page import grid_thumbnail
 from tests import media
 from tests.s3server import BUCKET
+from tests.scripts import scrapy
 
 if TYPE_CHECKING:
+    import subprocess
+
     from tests.conftest import Crawl
     from tests.mockserver import MockServer
     from tests.s3server import S3Server
@@ -34,31 +34,6 @@ HOSTILE_TAGS = ["<img src=x onerror=alert(1)>", "été"]
 
 
 # -- running scrapy as a user does ---------------------------------------------------------------
-
-
-def scrapy_env(*, project: bool = True) -> dict[str, str]:
-    """The environment of ``scrapy``: inside the example project, or outside any project."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SCRAPY_")}
-    if project:
-        env["SCRAPY_SETTINGS_MODULE"] = "spiders.settings"
-        env["PYTHONPATH"] = str(REPO)
-    return env
-
-
-def scrapy(
-    folder: Path, *args: str, project: bool = True, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    """``scrapy ARGS`` in ``folder``, as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "scrapy", *args],
-        cwd=folder,
-        env=scrapy_env(project=project),
-        timeout=timeout,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        check=False,
-    )
 
 
 @dataclass

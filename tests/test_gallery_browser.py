@@ -13,7 +13,8 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from tests import browser as chromium
 from tests.browser import DESKTOP, PHONE
-from tests.test_gallery import DemoCrawl, crawl_demo, expected_totals, scrapy
+from tests.scripts import scrapy
+from tests.test_gallery import DemoCrawl, crawl_demo, expected_totals
 from tests.test_serve import start_serve
 
 if TYPE_CHECKING:

@@ -6,9 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,8 +21,10 @@ from mediapipe.spiders import MediaSpider
 from spiders.site_server import Route, SiteHandler, SiteServer
 from tests import media
 from tests.mockserver import body
+from tests.scripts import scrapy
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Iterator
     from typing import Self
 
@@ -553,18 +552,7 @@ def test_a_base_href_that_is_no_url_keeps_the_page_and_skips_its_links(
 
 def scrapy_crawl(*arguments: str) -> subprocess.CompletedProcess[str]:
     """``scrapy crawl media …`` in the example project, as a user runs it from the checkout."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SCRAPY_")}
-    env["PYTHONPATH"] = str(REPO)
-    return subprocess.run(
-        [sys.executable, "-m", "scrapy", "crawl", "media", *arguments],
-        cwd=REPO,
-        env=env,
-        timeout=120,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        check=False,
-    )
+    return scrapy(REPO, "crawl", "media", *arguments)
 
 
 def test_scrapy_crawl_media_writes_the_feed(tmp_path: Path) -> None:

@@ -19,7 +19,8 @@ import pytest
 from parsel import Selector
 
 from mediapipe.serving import MediaServer, Unsatisfiable, byte_range
-from tests.test_gallery import DemoCrawl, crawl_demo, scrapy, scrapy_env
+from tests.scripts import scrapy, scrapy_env
+from tests.test_gallery import DemoCrawl, crawl_demo
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -5,9 +5,6 @@ caught at start, and failures that a setting or the spider can fix say which."""
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,9 +14,12 @@ from scrapy.settings import Settings
 
 from mediapipe.settings import MediaConfig, SettingError
 from tests import media
+from tests.scripts import scrapy
 from tests.storecheck import stored_files
 
 if TYPE_CHECKING:
+    import subprocess
+
     from tests.conftest import Crawl
     from tests.mockserver import MockServer
 
@@ -31,18 +31,7 @@ MIDDLEWARE = "mediapipe.MediaDownloaderMiddleware"
 
 
 def scrapy_crawl(folder: Path, *options: str) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SCRAPY_")}
-    env["SCRAPY_SETTINGS_MODULE"] = "spiders.settings"
-    env["PYTHONPATH"] = str(REPO)
-    return subprocess.run(
-        [sys.executable, "-m", "scrapy", "crawl", "demo", "-O", "out.jsonl", *options],
-        cwd=folder,
-        env=env,
-        timeout=120,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return scrapy(folder, "crawl", "demo", "-O", "out.jsonl", *options)
 
 
 @pytest.mark.parametrize(
