@@ -18,6 +18,7 @@ from mediapipe.limits import DownloadLimiter
 from mediapipe.loglines import shown
 from mediapipe.middleware import META_KEY, REDIRECT_STATUSES
 from mediapipe.naming import choose_extension, epoch_from_headers, retry_after_seconds
+from mediapipe.store.registry import store_commits_over_network
 from mediapipe.transfer import Transfer
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class Downloader:
         self.reuse = reuse
         self.stats = stats
         self._limiter = DownloadLimiter.from_settings(crawler.settings)
-        self._commit_after_place = bool(getattr(saver.store, "commit_waits_on_network", False))
+        self._commit_after_place = store_commits_over_network(saver.store)
         self._commit_places = asyncio.Semaphore(
             max(1, crawler.settings.getint("CONCURRENT_REQUESTS"))
         )

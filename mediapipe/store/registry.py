@@ -89,3 +89,9 @@ def store_writer_threads(store: MediaStore) -> int:
 def store_lookup_threads(store: MediaStore) -> int:
     """Threads that ask ``store`` whether sources are stored."""
     return int(getattr(store, "lookup_threads", DEFAULT_LOOKUP_THREADS))
+
+
+def store_commits_over_network(store: MediaStore) -> bool:
+    """Whether a commit into ``store`` waits on a network (a bucket's requests), so that a
+    download need not hold its place through it."""
+    return bool(getattr(store, "commit_waits_on_network", False))
