@@ -96,6 +96,9 @@ class SharedSite(ServedInThread):
         with self._lock:
             self.counts[path] += 1
 
+    def answered(self, path: str) -> None:
+        """Called once a media answer has been sent whole (the benchmark times it)."""
+
     def media_counts(self) -> dict[str, int]:
         with self._lock:
             return {path: n for path, n in self.counts.items() if path.startswith("/m/")}
@@ -130,6 +133,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if site.latency:
                     time.sleep(site.latency)
                 self._send(200, site.media_of(path), "image/png")
+                site.answered(path)
                 return
         self._send(404, b"not found", "text/plain")
 
