@@ -24,6 +24,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -53,14 +54,19 @@ QUIET_WAIT_S = 180
 
 
 class TimedSite(SharedSite):
-    """The shared site, also noting when the first and the last media request arrived, and
-    when the last media answer had been sent."""
+    """The shared site, also noting when the first and the last media request arrived, when
+    the last media answer had been sent, and how many media answers it was making at once
+    (the most, and the time they took in all)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.first_media: float | None = None
         self.last_media: float | None = None
         self.last_answer: float | None = None
+        self.media_at_once = 0
+        self.peak_media_at_once = 0
+        self.media_answer_s = 0.0
+        self._answer_started: dict[int, float] = {}
 
     def count(self, path: str) -> None:
         super().count(path)
@@ -71,10 +77,20 @@ class TimedSite(SharedSite):
                     self.first_media = now
                 self.last_media = now
 
+    def answering(self, path: str) -> None:
+        # One answer at a time per thread of the threading server.
+        self._answer_started[threading.get_ident()] = time.monotonic()
+        with self._lock:
+            self.media_at_once += 1
+            self.peak_media_at_once = max(self.peak_media_at_once, self.media_at_once)
+
     def answered(self, path: str) -> None:
         now = time.monotonic()
+        started = self._answer_started.pop(threading.get_ident(), now)
         with self._lock:
             self.last_answer = now
+            self.media_at_once -= 1
+            self.media_answer_s += now - started
 
 
 @dataclass(slots=True)
@@ -102,6 +118,8 @@ class Run:
     objects: int = 0  # objects under the prefix, .mediapipe/ left out
     media_requests: int = 0
     duplicates: int = 0  # sum of count - 1 over media paths
+    peak_media_at_once: int = 0  # media answers the site was making at once, at most
+    mean_media_at_once: float = 0.0  # their time in all / (first media request to last answer)
     page_requests: int = 0
     pages_in_items: int = 0
     verified: bool = False
@@ -183,8 +201,13 @@ def self_cpu_s() -> float:
 
 
 def worker_command(
-    runner: str, feed: Path, redis_url: str, place: S3Place, idle: int, concurrency: int
+    runner: str,
+    feed: Path,
+    redis_url: str,
+    place: S3Place,
+    options: argparse.Namespace,
 ) -> list[str]:
+    idle, concurrency = options.idle, options.concurrency
     settings: dict[str, Any] = {
         "REDIS_URL": redis_url,
         "MAX_IDLE_TIME_BEFORE_CLOSE": idle,
@@ -204,6 +227,7 @@ def worker_command(
     else:
         # The spider's custom_settings set ADDONS = {} and the FilesPipeline; checked in the log.
         settings |= {"SPIDER_MODULES": "bench.workers_spider", "FILES_STORE": place.uri}
+    settings |= dict(options.extra)
     arguments = [part for name, value in settings.items() for part in ("-s", f"{name}={value}")]
     return [sys.executable, "-m", "scrapy", "crawl", SPIDERS[runner], *arguments, "-O", str(feed)]
 
@@ -300,9 +324,7 @@ def run_once(
         t0 = time.monotonic()
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         for feed, log in zip(feeds, logs, strict=True):
-            command = worker_command(
-                runner, feed, redis_server.url, place, options.idle, options.concurrency
-            )
+            command = worker_command(runner, feed, redis_server.url, place, options)
             with log.open("wb") as output:
                 processes.append(
                     subprocess.Popen(
@@ -327,6 +349,9 @@ def run_once(
         run.first_media_s = (site.first_media or t0) - t0
         run.last_media_s = (site.last_media or t0) - t0
         run.crawl_s = (site.last_answer or t0) - t0
+        run.peak_media_at_once = site.peak_media_at_once
+        media_span = (site.last_answer or t0) - (site.first_media or t0)
+        run.mean_media_at_once = site.media_answer_s / media_span if media_span > 0 else 0.0
         if runner == "mediapipe":
             totals = db.hgetall("worker:mediapipe:stats")
             run.redis_stats = {str(name): str(value) for name, value in totals.items()}
@@ -453,9 +478,9 @@ def summary_rows(runs: list[Run]) -> list[str]:
     rows = [
         "| runner | workers | files | crawl s | files/s | scaling | wall s "
         "| files/s to exit | scaling to exit | duplicate downloads (%) "
-        "| peak RSS per worker MiB | worker CPU s (ms/file) | machine CPU busy | verified "
-        "| target |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|---|",
+        "| media requests at once: mean (most) | peak RSS per worker MiB "
+        "| worker CPU s (ms/file) | machine CPU busy | verified | target |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|---|",
     ]
     for runner in RUNNERS:
         base: tuple[float, float] | None = None
@@ -465,7 +490,7 @@ def summary_rows(runs: list[Run]) -> list[str]:
             if not group:
                 continue
             if not done:
-                rows.append(f"| {runner} | {workers} | failed: {group[0].error} |" + " |" * 12)
+                rows.append(f"| {runner} | {workers} | failed: {group[0].error} |" + " |" * 13)
                 continue
             fps = median([r.files_per_s for r in done])
             fps_wall = median([r.files_per_s_wall for r in done])
@@ -492,6 +517,8 @@ def summary_rows(runs: list[Run]) -> list[str]:
                 f"| {median([r.wall_s for r in done]):.1f} | {fps_wall:.1f} "
                 f"| {_ratio(scale_wall)} "
                 f"| {duplicates:.0f} ({median([r.duplicate_pct for r in done]):.1f} %) "
+                f"| {median([r.mean_media_at_once for r in done]):.1f} "
+                f"({max(r.peak_media_at_once for r in done)}) "
                 f"| {median(rss):.0f} (max {max(rss):.0f}) | {cpu:.1f} ({per_file:.1f}) "
                 f"| {median([r.cpu_busy_pct for r in done]):.0f} % "
                 f"| {sum(r.verified for r in group)}/{len(group)} | {target} |"
@@ -541,8 +568,9 @@ def markdown(runs: list[Run], options: argparse.Namespace, command: str, weed: s
         f"images ({options.per_page} per page), {options.latency * 1000:.0f} ms per media "
         f"answer; every page pushed as a start URL; CONCURRENT_REQUESTS={options.concurrency} "
         "per worker, "
-        f"MAX_IDLE_TIME_BEFORE_CLOSE={options.idle}. {options.rounds} interleaved round(s), "
-        "medians.",
+        f"MAX_IDLE_TIME_BEFORE_CLOSE={options.idle}"
+        + "".join(f", {name}={value}" for name, value in options.extra)
+        + f". {options.rounds} interleaved round(s), medians.",
         "",
         *summary_rows(runs),
         "",
@@ -555,7 +583,9 @@ def markdown(runs: list[Run], options: argparse.Namespace, command: str, weed: s
         "10 s in every run, whatever the number of workers); files/s and scaling to exit use "
         "it.",
         "- duplicate downloads: sum of (requests − 1) over the media paths, counted by the "
-        "site; % of files. Worker CPU: user + system of all workers (wait4), whole processes. "
+        "site; % of files. Media requests at once: the site's media answers in progress, "
+        "mean over the media phase (their time in all / first media request to last answer) "
+        "and most. Worker CPU: user + system of all workers (wait4), whole processes. "
         f"Machine CPU busy: every process's CPU (/proc/stat) / (wall s × {cores} cores).",
         "",
         "<details><summary>Every run</summary>",
@@ -601,12 +631,28 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--concurrency", type=int, default=1, help="CONCURRENT_REQUESTS of each worker"
     )
+    parser.add_argument(
+        "--set",
+        dest="extra",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        type=_setting,
+        help="one more Scrapy setting for every worker of both runners (repeatable)",
+    )
     options = parser.parse_args(argv)
     options.counts = [int(n) for n in options.workers.split(",")]
     options.runner_list = [r for r in options.runners.split(",") if r]
     if unknown := set(options.runner_list) - set(RUNNERS):
         parser.error(f"unknown runners: {', '.join(sorted(unknown))}")
     return options
+
+
+def _setting(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"{text!r}: a setting is NAME=VALUE")
+    return name, value
 
 
 def main(argv: list[str] | None = None) -> int:

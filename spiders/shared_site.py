@@ -96,8 +96,12 @@ class SharedSite(ServedInThread):
         with self._lock:
             self.counts[path] += 1
 
+    def answering(self, path: str) -> None:
+        """Called as a media answer starts, and :meth:`answered` once it has been sent or
+        has failed: the benchmark times them."""
+
     def answered(self, path: str) -> None:
-        """Called once a media answer has been sent whole (the benchmark times it)."""
+        pass
 
     def media_counts(self) -> dict[str, int]:
         with self._lock:
@@ -130,10 +134,13 @@ class _Handler(BaseHTTPRequestHandler):
         elif path.startswith("/m/"):
             number = path.removeprefix("/m/").removesuffix(".png")
             if number.isdigit() and int(number) < site.media:
-                if site.latency:
-                    time.sleep(site.latency)
-                self._send(200, site.media_of(path), "image/png")
-                site.answered(path)
+                site.answering(path)
+                try:
+                    if site.latency:
+                        time.sleep(site.latency)
+                    self._send(200, site.media_of(path), "image/png")
+                finally:
+                    site.answered(path)
                 return
         self._send(404, b"not found", "text/plain")
 
