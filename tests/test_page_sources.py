@@ -10,13 +10,8 @@ import pytest
 from parsel import Selector
 from scrapy.http import HtmlResponse
 
-from mediapipe.spiders.sources import (
-    Candidate,
-    largest,
-    page_sources,
-    selector_sources,
-    srcset_candidates,
-)
+from mediapipe.spiders.sources import page_sources, selector_sources
+from mediapipe.spiders.srcset import Candidate, largest, srcset_candidates
 
 PAGE = "https://example.com/dir/page.html"
 D = "https://example.com/dir/"

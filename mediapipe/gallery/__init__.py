@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from mediapipe.gallery.feed import Entry, Feed, FeedError, Thumbnail, Totals, read_feed, totals
-from mediapipe.gallery.page import BaseLinks, FeedLinks, Links, RelativeLinks, render_gallery
+from mediapipe.gallery.links import BaseLinks, FeedLinks, Links, RelativeLinks
+from mediapipe.gallery.page import render_gallery
 
 __all__ = [
     "BaseLinks",

@@ -1,4 +1,4 @@
-"""The gallery page: one self-contained HTML file of a feed's entries, and where it links them.
+"""The gallery page: one self-contained HTML file of a feed's entries.
 
 Everything from the feed is escaped; the page's one script and one style sheet are inline, and
 its Content-Security-Policy lets only those two run, so markup that slipped through anyway
@@ -9,23 +9,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from collections import defaultdict
-from dataclasses import dataclass
 from html import escape
 from importlib.resources import files
-from typing import TYPE_CHECKING, Protocol
-from urllib.parse import quote, urlsplit
+from typing import TYPE_CHECKING
 
 from mediapipe.gallery.feed import STATUSES, totals
+from mediapipe.gallery.links import is_web_url
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from mediapipe.gallery.feed import Entry, Feed, Thumbnail, Totals
+    from mediapipe.gallery.links import Links
 
-# Unreserved characters and "/": "+" is encoded too, since S3 reads a "+" in a path as a space.
-_PATH_SAFE = "/-._~"
 # Smallest thumbnail width that still fills a grid cell on a wide screen.
 GRID_WIDTH = 300
 # Image types every current browser draws in an <img>; others show their thumbnail or a link.
@@ -45,64 +40,6 @@ DRAWN_IMAGE_TYPES = frozenset(
 )
 _SHOWN_SOURCE = 120  # characters of a long source shown on the page
 _UNITS = ("B", "kB", "MB", "GB", "TB")  # of 1000, as the crawl's log counts them
-
-
-class Links(Protocol):
-    """Where the page finds a file of the store."""
-
-    def href(self, path: str, url: str | None) -> str:
-        """The URL of ``path`` (relative to the store); ``url`` is the feed's URL for it."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class RelativeLinks:
-    """Relative URLs from the gallery file's folder to a local store's files."""
-
-    store: Path
-    page_folder: Path
-
-    def href(self, path: str, url: str | None) -> str:
-        target = self.store / path
-        try:
-            relative = os.path.relpath(target, self.page_folder)
-        except ValueError:  # another drive, on Windows
-            return target.resolve().as_uri()
-        return quote(relative.replace(os.sep, "/"), safe=_PATH_SAFE)
-
-
-@dataclass(frozen=True, slots=True)
-class BaseLinks:
-    """URLs under the address that serves the store's root (a bucket's, a site's)."""
-
-    base: str
-
-    def href(self, path: str, url: str | None) -> str:
-        return self.base.rstrip("/") + "/" + quote(path, safe=_PATH_SAFE)
-
-
-@dataclass(frozen=True, slots=True)
-class FeedLinks:
-    """The feed's own URLs, for a server that answers them; ``prefix`` + path where the feed
-    has none that is safe to put in a link."""
-
-    prefix: str
-
-    def href(self, path: str, url: str | None) -> str:
-        if url is not None and is_web_url(url):
-            return url
-        return self.prefix + quote(path, safe=_PATH_SAFE)
-
-
-def is_web_url(url: str) -> bool:
-    """An http(s) URL or a path on this host: nothing a link could run (``javascript:``)."""
-    if url.startswith("/"):
-        # "//host" and "/\host" lead to another host.
-        return not url.startswith(("//", "/\\"))
-    try:
-        return urlsplit(url).scheme in {"http", "https"}
-    except ValueError:
-        return False
 
 
 def render_gallery(feed: Feed, links: Links, *, title: str, store: str) -> str:

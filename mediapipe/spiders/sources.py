@@ -8,8 +8,6 @@ position of each URL.
 from __future__ import annotations
 
 import json
-import math
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
@@ -17,6 +15,9 @@ from urllib.parse import urljoin, urlsplit
 from parsel import Selector
 from scrapy.utils.response import get_base_url
 from w3lib.html import strip_html5_whitespace
+
+from mediapipe.spiders.css import background_urls
+from mediapipe.spiders.srcset import Candidate, largest, srcset_candidates
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -30,15 +31,6 @@ class PageSource:
 
     url: str
     alt: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """One image candidate of a ``srcset`` (or a ``src``, which counts as ``1x``)."""
-
-    url: str
-    width: int | None = None
-    density: float = 1.0
 
 
 # Every element a rule reads; an XPath union returns them in document order.
@@ -127,77 +119,6 @@ def _text(value: str | None) -> str | None:
 
 def _sources(urls: Iterable[str | None], base_url: str, alt: str | None = None) -> list[PageSource]:
     return [PageSource(url, alt) for url in (absolute_url(raw, base_url) for raw in urls) if url]
-
-
-# -- srcset ---------------------------------------------------------------------------------------
-
-# Neither w3lib, parsel nor Scrapy parses srcset, so this follows the HTML standard's algorithm:
-# a URL runs to the next whitespace (so it may contain commas, as CDN URLs often do), and its
-# descriptors run to the next comma outside parentheses.
-_SRCSET_SEPARATORS = re.compile(r"[\s,]*")
-_SRCSET_URL = re.compile(r"\S+")
-# An unclosed parenthesis runs to the end, as the standard's tokenizer reads it.
-_SRCSET_DESCRIPTORS = re.compile(r"(?:\([^)]*\)?|[^,(])*")
-_WIDTH = re.compile(r"[0-9]+")
-_DENSITY = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
-
-
-def srcset_candidates(srcset: str) -> list[Candidate]:
-    """The valid candidates of a ``srcset``, in order; a candidate with a descriptor that is
-    not a positive width (``300w``) or density (``2x``) is skipped."""
-    candidates: list[Candidate] = []
-    position = 0
-    while True:
-        position = _match(_SRCSET_SEPARATORS, srcset, position).end()
-        if position >= len(srcset):
-            return candidates
-        url_match = _match(_SRCSET_URL, srcset, position)
-        url, position = url_match.group(), url_match.end()
-        descriptors = ""
-        if url.endswith(","):
-            url = url.rstrip(",")
-        else:
-            descriptors_match = _match(_SRCSET_DESCRIPTORS, srcset, position)
-            descriptors, position = descriptors_match.group(), descriptors_match.end()
-        candidate = _candidate(url, descriptors.split())
-        if candidate is not None:
-            candidates.append(candidate)
-
-
-def _match(pattern: re.Pattern[str], text: str, position: int) -> re.Match[str]:
-    match = pattern.match(text, position)
-    assert match is not None  # every pattern above matches the empty string or \S
-    return match
-
-
-def _candidate(url: str, descriptors: list[str]) -> Candidate | None:
-    width: int | None = None
-    density: float | None = None
-    for descriptor in descriptors:
-        number, unit = descriptor[:-1], descriptor[-1:]
-        if unit == "w" and width is None and density is None and _WIDTH.fullmatch(number):
-            width = int(number)
-            if width == 0:
-                return None
-        elif unit == "x" and width is None and density is None and _DENSITY.fullmatch(number):
-            density = float(number)
-            if not (math.isfinite(density) and density > 0):
-                return None
-        elif unit == "h" and _WIDTH.fullmatch(number):
-            continue  # a height hint: no bearing on which candidate is largest
-        else:
-            return None
-    return Candidate(url, width, 1.0 if density is None else density)
-
-
-def largest(candidates: list[Candidate]) -> Candidate | None:
-    """The widest candidate by ``w`` descriptor, else the densest; the first of equals."""
-    widths = [c for c in candidates if c.width is not None]
-    if widths:
-        return max(widths, key=lambda c: c.width or 0)
-    if candidates:
-        return max(candidates, key=lambda c: c.density)
-    return None
 
 
 def image_candidates(element: Selector, base_url: str) -> list[Candidate]:
@@ -317,46 +238,6 @@ def json_ld_urls(node: Any, media: bool = False, depth: int = 0) -> Iterator[str
         for key, child in node.items():
             is_media = key in _JSON_LD_MEDIA or (media and key == "url")
             yield from json_ld_urls(child, is_media, depth + 1)
-
-
-# -- inline style ---------------------------------------------------------------------------------
-
-# A hand-written scan, as no dependency parses CSS: url(...) tokens and quoted strings are taken
-# whole, so a ";" inside a data URI does not end the declaration. An unquoted url() cannot hold
-# parentheses, quotes or whitespace in CSS, which also keeps every match short.
-_CSS_TOKEN = re.compile(
-    r"""url\(\s*(?:"(?P<double>[^"]*)"|'(?P<single>[^']*)'|(?P<bare>[^()\s'"]*))\s*\)"""
-    r"""|"[^"]*"|'[^']*'|(?P<end>;)""",
-    re.IGNORECASE,
-)
-_BACKGROUND_PROPERTIES = frozenset({"background", "background-image"})
-
-
-def background_urls(style: str) -> list[str]:
-    """The ``url(...)`` values of the ``background`` and ``background-image`` declarations."""
-    if "background" not in style.lower():
-        return []
-    urls: list[str] = []
-    pending: list[str] = []
-    start = 0
-    for token in _CSS_TOKEN.finditer(style):
-        if token["end"] is not None:
-            if _is_background(style[start : token.start()]):
-                urls.extend(pending)
-            pending, start = [], token.end()
-            continue
-        value = token["double"] if token["double"] is not None else token["single"]
-        if value is None:
-            value = token["bare"]
-        if value is not None:
-            pending.append(value)
-    if _is_background(style[start:]):
-        urls.extend(pending)
-    return urls
-
-
-def _is_background(declaration: str) -> bool:
-    return declaration.partition(":")[0].strip().lower() in _BACKGROUND_PROPERTIES
 
 
 def background_sources(element: Selector, base_url: str) -> list[PageSource]:
