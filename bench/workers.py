@@ -580,7 +580,7 @@ def markdown(runs: list[Run], options: argparse.Namespace, command: str, weed: s
         "= files / crawl s; scaling = files/s against the same runner's 1-worker run (the "
         "target's measure). wall s: to the last worker's exit, which adds scrapy-redis's idle "
         "wait before closing (MAX_IDLE_TIME_BEFORE_CLOSE, seen at Scrapy's 5 s heartbeat: 5 to "
-        "10 s in every run, whatever the number of workers); files/s and scaling to exit use "
+        "15 s in every run, whatever the number of workers); files/s and scaling to exit use "
         "it.",
         "- duplicate downloads: sum of (requests − 1) over the media paths, counted by the "
         "site; % of files. Media requests at once: the site's media answers in progress, "
