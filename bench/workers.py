@@ -24,19 +24,21 @@ import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from bench.s3 import S3Place, SeaweedFS, delete_prefix, list_keys
 from bench.server import die_with_parent
 from spiders.shared_site import SharedSite, page_media
 from tests.redisserver import RedisServer
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work"
@@ -66,7 +68,6 @@ class TimedSite(SharedSite):
         self.media_at_once = 0
         self.peak_media_at_once = 0
         self.media_answer_s = 0.0
-        self._answer_started: dict[int, float] = {}
 
     def count(self, path: str) -> None:
         super().count(path)
@@ -77,20 +78,20 @@ class TimedSite(SharedSite):
                     self.first_media = now
                 self.last_media = now
 
-    def answering(self, path: str) -> None:
-        # One answer at a time per thread of the threading server.
-        self._answer_started[threading.get_ident()] = time.monotonic()
+    @contextlib.contextmanager
+    def answering(self, path: str) -> Iterator[None]:
+        started = time.monotonic()
         with self._lock:
             self.media_at_once += 1
             self.peak_media_at_once = max(self.peak_media_at_once, self.media_at_once)
-
-    def answered(self, path: str) -> None:
-        now = time.monotonic()
-        started = self._answer_started.pop(threading.get_ident(), now)
-        with self._lock:
-            self.last_answer = now
-            self.media_at_once -= 1
-            self.media_answer_s += now - started
+        try:
+            yield
+        finally:
+            now = time.monotonic()
+            with self._lock:
+                self.last_answer = now
+                self.media_at_once -= 1
+                self.media_answer_s += now - started
 
 
 @dataclass(slots=True)
@@ -207,12 +208,11 @@ def worker_command(
     place: S3Place,
     options: argparse.Namespace,
 ) -> list[str]:
-    idle, concurrency = options.idle, options.concurrency
     settings: dict[str, Any] = {
         "REDIS_URL": redis_url,
-        "MAX_IDLE_TIME_BEFORE_CLOSE": idle,
-        "CONCURRENT_REQUESTS": concurrency,
-        "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency,
+        "MAX_IDLE_TIME_BEFORE_CLOSE": options.idle,
+        "CONCURRENT_REQUESTS": options.concurrency,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": options.concurrency,
         "LOG_LEVEL": "INFO",
         "TELNETCONSOLE_ENABLED": False,
         **place.scrapy_settings(),

@@ -10,6 +10,7 @@ each media answer back, as a server across the internet would.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import sys
@@ -18,12 +19,15 @@ import time
 from collections import Counter
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from PIL import Image
 
 from spiders.site_server import ServedInThread
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 # A fixed Last-Modified: file names (which use it) are the same for every worker and run.
 LAST_MODIFIED = formatdate(1735689600, usegmt=True)
@@ -96,12 +100,11 @@ class SharedSite(ServedInThread):
         with self._lock:
             self.counts[path] += 1
 
-    def answering(self, path: str) -> None:
-        """Called as a media answer starts, and :meth:`answered` once it has been sent or
-        has failed: the benchmark times them."""
-
-    def answered(self, path: str) -> None:
-        pass
+    @contextlib.contextmanager
+    def answering(self, path: str) -> Iterator[None]:
+        """Around the making of one media answer, until it is sent or has failed: the
+        benchmark times them."""
+        yield
 
     def media_counts(self) -> dict[str, int]:
         with self._lock:
@@ -134,13 +137,10 @@ class _Handler(BaseHTTPRequestHandler):
         elif path.startswith("/m/"):
             number = path.removeprefix("/m/").removesuffix(".png")
             if number.isdigit() and int(number) < site.media:
-                site.answering(path)
-                try:
+                with site.answering(path):
                     if site.latency:
                         time.sleep(site.latency)
                     self._send(200, site.media_of(path), "image/png")
-                finally:
-                    site.answered(path)
                 return
         self._send(404, b"not found", "text/plain")
 
